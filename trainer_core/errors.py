@@ -1,0 +1,36 @@
+"""The one exception type for mistakes a user can fix."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A user-fixable problem with a run's config, data or checkpoint.
+
+    Args:
+        field: the config field at fault (e.g. ``"learning_rate"``, ``"text_column"``), or ``None``
+            when the problem is not tied to one field.
+        message: what is wrong and what to do about it, in words a user can act on.
+    """
+
+    def __init__(self, field: str | None, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "message": self.message}
+
+
+class RunNotFoundError(KeyError):
+    """No run with this id exists in the store."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        super().__init__(f"no run with id {run_id!r}")
+
+    def __str__(self) -> str:
+        return f"no run with id {self.run_id!r}"
+
+
+class RunStateError(RuntimeError):
+    """The action is not possible in the run's current state (e.g. resuming a running run)."""
