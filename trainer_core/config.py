@@ -312,8 +312,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | os.PathLike | None = N
     hints = _field_types()
     for key, value in values.items():
         typed[key] = _coerce(key, value, hints[key])
-    if base_dir is not None:
-        _resolve_relative_paths(typed, Path(base_dir))
+    _resolve_relative_paths(typed, Path(base_dir) if base_dir is not None else Path.cwd())
 
     _validate_before_parse(typed)
     parser = HfArgumentParser(argument_classes())
@@ -367,6 +366,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         empty = ("", "null") if str in args else ("", "none", "null")
         if isinstance(value, str) and value.strip().lower() in empty and type(None) in typing.get_args(hint):
             return None
+        if isinstance(value, str) and value.strip().startswith(("{", "[")) and (dict in args or typing.get_origin(args[0]) is dict):
+            return _coerce(name, value, dict)
         for member in args:
             if isinstance(member, type) and isinstance(value, member) and not isinstance(value, bool) or member is bool and isinstance(value, bool):
                 return value
@@ -452,13 +453,16 @@ def looks_like_path(name: str) -> bool:
 
 
 def _resolve_relative_paths(values: dict[str, Any], base: Path) -> None:
+    # Paths in a config file may be relative to the working directory or to the file itself; store them
+    # absolute so the worker (and a later replay from another directory) finds the same files.
     for key in ("train_file", "validation_file", "model_name_or_path", "tokenizer_name"):
         value = values.get(key)
         if not isinstance(value, str) or not value or value.startswith("builtin:") or Path(value).is_absolute():
             continue
-        candidate = (base / value).expanduser()
-        if candidate.exists() and not Path(value).exists():
-            values[key] = str(candidate.resolve())
+        for candidate in (Path(value).expanduser(), base / value):
+            if candidate.exists():
+                values[key] = str(candidate.resolve())
+                break
 
 
 def _validate_before_parse(v: dict[str, Any]) -> None:
@@ -544,6 +548,8 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
         raise ConfigError("fp16", "choose fp16 or bf16, not both")
     if v.get("fp16") and not _cuda_available():
         raise ConfigError("fp16", "fp16 mixed precision needs a CUDA GPU and none is available; turn it off (or use bf16)")
+    if v.get("load_best_model_at_end") and str(v.get("eval_strategy")) in ("no", "IntervalStrategy.NO"):
+        raise ConfigError("load_best_model_at_end", "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best")
     patience = v.get("early_stopping_patience")
     if patience is not None and patience < 1:
         raise ConfigError("early_stopping_patience", f"must be 1 or more, got {patience}")

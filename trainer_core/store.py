@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     run_dir TEXT,
-    attempt INTEGER NOT NULL DEFAULT 0
+    attempt INTEGER NOT NULL DEFAULT 0,
+    start_step INTEGER NOT NULL DEFAULT 0,
+    train_began_at REAL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL,
@@ -112,6 +114,8 @@ _RUN_COLUMNS = (
     "stop_requested",
     "run_dir",
     "attempt",
+    "start_step",
+    "train_began_at",
 )
 _JSON_COLUMNS = ("config", "summary")
 SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]

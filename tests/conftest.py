@@ -1,0 +1,62 @@
+"""Shared fixtures: a fresh runs folder and store per test, the shared MRPC data, small run configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MRPC = REPO.parent / "shared" / "data" / "mrpc"
+
+# Nothing here may reach the network: the built-ins and local files are all a test needs.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def mrpc_dir() -> Path:
+    if not (SHARED_MRPC / "train.tsv").is_file():
+        pytest.fail(f"the shared MRPC data is missing at {SHARED_MRPC} (CI puts ../shared beside the clone)")
+    return SHARED_MRPC
+
+
+@pytest.fixture
+def runs_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "runs"
+    monkeypatch.setenv("TRAINER_CORE_HOME", str(home))
+    monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def launcher(runs_home):
+    from trainer_core.launcher import Launcher
+
+    return Launcher(home=runs_home)
+
+
+def tiny_config(**overrides) -> dict:
+    """A run of the random tiny BERT on a slice of the built-in reviews: seconds on a CPU."""
+    config = {
+        "model_name_or_path": "builtin:tiny-bert",
+        "dataset_name": "builtin:rotten-tomatoes",
+        "max_train_samples": 96,
+        "max_eval_samples": 48,
+        "max_seq_length": 32,
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 16,
+        "per_device_eval_batch_size": 48,
+        "learning_rate": 1e-3,
+        "logging_steps": 1,
+        "seed": 7,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def tiny_run_config():
+    return tiny_config

@@ -1,0 +1,158 @@
+"""Run config: parsing from files and dicts, type coercion, every error path, round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainer_core.config import config_diff, config_from_dict, field_help, load_config, to_yaml
+from trainer_core.errors import ConfigError
+
+
+def test_defaults_are_the_offline_builtins_and_per_epoch_evaluation():
+    config = config_from_dict({})
+    assert config.model.model_name_or_path == "builtin:minilm-l6"
+    assert config.data.dataset_name == "builtin:rotten-tomatoes"
+    assert config.training.eval_strategy.value == "epoch"
+    assert config.training.report_to == []
+
+
+def test_strings_from_yaml_and_forms_are_coerced():
+    config = config_from_dict(
+        {"learning_rate": "2e-5", "num_train_epochs": "3", "per_device_train_batch_size": "16", "fp16": "false"}
+    )
+    assert config.training.learning_rate == 2e-5
+    assert config.training.num_train_epochs == 3.0
+    assert config.training.per_device_train_batch_size == 16
+    assert config.training.fp16 is False
+
+
+def test_full_dict_round_trips_and_yaml_file_replays(tmp_path):
+    config = config_from_dict({"learning_rate": 3e-5, "max_seq_length": 64, "early_stopping_patience": 2,
+                               "load_best_model_at_end": True, "metric_for_best_model": "f1"})
+    full = config.to_dict()
+    assert "hub_token" not in full
+    assert config_from_dict(full).to_dict() == full
+    path = tmp_path / "run.yaml"
+    path.write_text(to_yaml(config, minimal=False))
+    assert load_config(path).to_dict() == full
+    path_json = tmp_path / "run.json"
+    path_json.write_text(json.dumps(config.to_dict(minimal=True)))
+    assert load_config(path_json).to_dict() == full
+
+
+def test_minimal_dict_keeps_only_changes():
+    minimal = config_from_dict({"learning_rate": 1e-4, "seed": 3}).to_dict(minimal=True)
+    assert minimal == {"learning_rate": 1e-4, "seed": 3}
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\na,0\nb,1\n")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("train_file: data/train.csv\n")
+    assert load_config(cfg).data.train_file == str((data / "train.csv").resolve())
+    assert load_config(cfg).data.dataset_name is None
+
+
+def test_every_field_has_help_text():
+    helps = field_help()
+    for key in ("model_name_or_path", "text_column", "max_seq_length", "early_stopping_patience", "learning_rate"):
+        assert helps[key].strip(), key
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"learning_rate": "fast"}, "learning_rate", "expected a number"),
+        ({"learning_rate": 0}, "learning_rate", "greater than 0"),
+        ({"learning_rate": 3}, "learning_rate", "diverge"),
+        ({"learnig_rate": 1e-5}, "learnig_rate", "Did you mean 'learning_rate'"),
+        ({"num_train_epochs": 0}, "num_train_epochs", "greater than 0"),
+        ({"per_device_train_batch_size": 0}, "per_device_train_batch_size", "greater than 0"),
+        ({"per_device_train_batch_size": 2.5}, "per_device_train_batch_size", "whole number"),
+        ({"gradient_accumulation_steps": -1}, "gradient_accumulation_steps", "greater than 0"),
+        ({"weight_decay": -0.1}, "weight_decay", "zero or more"),
+        ({"max_seq_length": 0}, "max_seq_length", "greater than 0"),
+        ({"max_seq_length": 100000}, "max_seq_length", "512 or less"),
+        ({"max_train_samples": -5}, "max_train_samples", "greater than 0"),
+        ({"validation_split_ratio": 1.5}, "validation_split_ratio", "between 0 and 1"),
+        ({"seed": -1}, "seed", "zero or more"),
+        ({"logging_steps": 0}, "logging_steps", "greater than 0"),
+        ({"fp16": True, "bf16": True}, "fp16", "not both"),
+        ({"fp16": "maybe"}, "fp16", "true or false"),
+        ({"lr_scheduler_type": "bogus"}, "lr_scheduler_type", "bogus"),
+        ({"eval_strategy": "sometimes"}, "eval_strategy", "sometimes"),
+        ({"model_name_or_path": ""}, "model_name_or_path", "choose a checkpoint"),
+        ({"model_name_or_path": "builtin:gpt9"}, "model_name_or_path", "unknown built-in"),
+        ({"model_name_or_path": "./no/such/folder"}, "model_name_or_path", "does not exist"),
+        ({"dataset_name": "builtin:imdb"}, "dataset_name", "unknown built-in"),
+        ({"dataset_name": None}, "dataset_name", "choose a dataset"),
+        ({"train_file": "/no/such/file.csv"}, "train_file", "does not exist"),
+        ({"train_file": "/tmp/data.xlsx"}, "train_file", "unsupported extension"),
+        ({"validation_file": "/tmp/dev.csv"}, "validation_file", "needs a train_file"),
+        ({"text_column": "text", "label_column": "text"}, "label_column", "different columns"),
+        ({"text_pair_column": "b"}, "text_column", "needs a text_column"),
+        ({"metric_for_best_model": "bleu"}, "metric_for_best_model", "not a reported metric"),
+        ({"load_best_model_at_end": True, "eval_strategy": "no"}, "load_best_model_at_end", "eval_strategy"),
+        ({"load_best_model_at_end": True, "save_strategy": "steps"}, "load_best_model_at_end", "match"),
+        ({"early_stopping_patience": 2}, "early_stopping_patience", "load_best_model_at_end"),
+        ({"early_stopping_patience": 0}, "early_stopping_patience", "1 or more"),
+        ({"early_stopping_patience": 2, "eval_strategy": "no"}, "early_stopping_patience", "eval_strategy"),
+        ({"lr_scheduler_kwargs": "{not json"}, "lr_scheduler_kwargs", "JSON"),
+    ],
+)
+def test_config_errors_name_the_field_and_the_fix(values, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(values)
+    assert info.value.field == field
+    assert words in info.value.message
+
+
+def test_both_dataset_and_file_is_an_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nx,1\n")
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"dataset_name": "glue", "train_file": str(path)})
+    assert info.value.field == "train_file"
+
+
+def test_fp16_needs_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: fp16 is valid here")
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"fp16": True})
+    assert info.value.field == "fp16" and "GPU" in info.value.message
+
+
+def test_broken_config_files(tmp_path):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("learning_rate: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad_yaml)
+    not_mapping = tmp_path / "list.yaml"
+    not_mapping.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(not_mapping)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_checkpoint_folder_without_config_json(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"model_name_or_path": str(tmp_path / "ckpt")})
+    assert "config.json" in info.value.message
+
+
+def test_config_diff_shows_only_differences():
+    a = {"learning_rate": 1e-5, "seed": 1, "model_name_or_path": "m"}
+    b = {"learning_rate": 2e-5, "seed": 1, "model_name_or_path": "m", "fp16": True}
+    assert config_diff({"a": a, "b": b}) == {
+        "learning_rate": {"a": 1e-5, "b": 2e-5},
+        "fp16": {"a": None, "b": True},
+    }

@@ -1,0 +1,114 @@
+"""The TrainerCallback that streams a run into the metrics store and obeys stop requests."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from trainer_core.store import MetricsStore
+
+logger = logging.getLogger(__name__)
+
+
+class StoreCallback(TrainerCallback):
+    """Records every logged number with its step and epoch, keeps a heartbeat, and stops on request.
+
+    Only the main process writes (``state.is_world_process_zero``), so the callback is correct under
+    ``torchrun``. A stop request is read by every process at the same steps and, under distributed
+    training, agreed on with an all-reduce, so that all ranks stop at one step and save one checkpoint.
+
+    Args:
+        store: where to write.
+        run_id: the run being trained.
+        heartbeat_every_s: how often the heartbeat (and the run's step/epoch) is refreshed.
+        stop_check_every_steps: how often the store is asked whether a stop was requested.
+    """
+
+    def __init__(
+        self,
+        store: MetricsStore,
+        run_id: str,
+        heartbeat_every_s: float = 2.0,
+        stop_check_every_steps: int = 1,
+    ):
+        self.store = store
+        self.run_id = run_id
+        self.heartbeat_every_s = heartbeat_every_s
+        self.stop_check_every_steps = max(1, stop_check_every_steps)
+        self.stopped_by_request = False
+        self.external_stop = False  # set by the worker's signal handler
+        self._last_heartbeat = 0.0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.store.update_run(
+            self.run_id,
+            total_steps=int(state.max_steps),
+            start_step=int(state.global_step),
+            train_began_at=time.time(),
+            step=int(state.global_step),
+        )
+        self.store.add_event(
+            self.run_id,
+            "train_begin",
+            f"training from step {state.global_step} of {state.max_steps}",
+            {"max_steps": state.max_steps, "num_train_epochs": state.num_train_epochs},
+        )
+        self._beat(state, force=True)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        values = {k: v for k, v in logs.items() if k != "epoch"}
+        self.store.log_metrics(self.run_id, values, step=int(state.global_step), epoch=state.epoch)
+        self._beat(state)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if state.is_world_process_zero:
+            self._beat(state)
+        if state.global_step % self.stop_check_every_steps:
+            return
+        if self._stop_agreed(state):
+            self.stopped_by_request = True
+            # should_save makes the Trainer write a checkpoint at this very step before it leaves the loop,
+            # so a resume continues exactly here.
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if state.is_world_process_zero:
+            self._beat(state, force=True)
+
+    def _stop_agreed(self, state: TrainerState) -> bool:
+        wanted = self.external_stop
+        if not wanted and state.is_world_process_zero:
+            wanted = self.store.stop_requested(self.run_id)
+        try:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                import torch
+
+                flag = torch.tensor([1.0 if wanted else 0.0], device=_device_for(dist))
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                wanted = bool(flag.item())
+        except (ImportError, RuntimeError):  # no distributed backend: the local answer is the answer
+            pass
+        return wanted
+
+    def _beat(self, state: TrainerState, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < self.heartbeat_every_s:
+            return
+        self._last_heartbeat = now
+        try:
+            self.store.heartbeat(self.run_id, step=int(state.global_step), epoch=state.epoch)
+        except Exception:  # noqa: BLE001 - a missed heartbeat must never stop training
+            logger.warning("heartbeat write failed", exc_info=True)
+
+
+def _device_for(dist) -> str:
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"

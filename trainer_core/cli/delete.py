@@ -1,0 +1,27 @@
+"""``delete RUN_ID``: remove a run, its folder and its metrics."""
+
+from __future__ import annotations
+
+from trainer_core.cli import launcher_from
+
+
+def delete_command_parser(commands):
+    parser = commands.add_parser("delete", help="delete a run with its folder and metrics")
+    parser.add_argument("run_id")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.set_defaults(func=delete_command)
+    return parser
+
+
+register = delete_command_parser
+
+
+def delete_command(args) -> int:
+    launcher = launcher_from(args)
+    run = launcher.store.get_run(args.run_id)
+    if not args.yes and input(f"delete run {args.run_id} ({run['name']}, {run['status']})? [y/N] ").lower() != "y":
+        print("not deleted")
+        return 1
+    launcher.delete(args.run_id)
+    print(f"deleted run {args.run_id}")
+    return 0

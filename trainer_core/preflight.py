@@ -1,0 +1,36 @@
+"""Checks that a run can start, done before a worker is spawned so mistakes surface at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer_core.config import RunConfig
+from trainer_core.errors import ConfigError
+
+
+def preflight(config: RunConfig) -> dict[str, Any]:
+    """Load the checkpoint's config and a preview of the data; raise ConfigError on the first problem.
+
+    Returns:
+        ``{"checkpoint": inspect_checkpoint(...), "data": preview_dataset(...)}`` for display.
+    Raises:
+        ConfigError: the checkpoint cannot be found or read, the data cannot be read, a named column is
+            missing, or the max length exceeds what the checkpoint takes.
+    """
+    from trainer_core.data import preview_dataset
+    from trainer_core.models import inspect_checkpoint
+
+    checkpoint = inspect_checkpoint(config.model.model_name_or_path, trust_remote_code=config.model.trust_remote_code)
+    if not checkpoint.get("ok"):
+        raise ConfigError("model_name_or_path", checkpoint.get("error") or "the checkpoint cannot be loaded")
+    limit = checkpoint.get("max_position_embeddings")
+    if limit and config.data.max_seq_length > limit:
+        raise ConfigError(
+            "max_seq_length",
+            f"{config.data.max_seq_length} is longer than this checkpoint's {limit} positions; use {limit} or less",
+        )
+    data = preview_dataset(config.data, checkpoint=None, n_rows=5, seed=config.training.seed)
+    if not data.get("ok"):
+        error = data.get("error") or {}
+        raise ConfigError(error.get("field"), error.get("message") or "the dataset cannot be read")
+    return {"checkpoint": checkpoint, "data": data}
