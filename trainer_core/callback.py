@@ -78,6 +78,12 @@ class StoreCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
 
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.stopped_by_request:
+            # Leaving mid-epoch still ends the epoch loop; skip its evaluation so eval points stay one per
+            # finished epoch and the stop is quick. The resumed run evaluates this epoch when it ends.
+            control.should_evaluate = False
+
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero:
             self._beat(state, force=True)

@@ -29,10 +29,8 @@ from trainer_core.store import (
     MetricsStore,
     new_run_id,
 )
-from trainer_core.worker import CHECKPOINTS, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
 
-LOG_FILE = "train.log"
-CONFIG_FILE = "config.yaml"
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
 # the process is gone (SIGKILL, OOM killer, power loss) even if its pid was reused.
 DEFAULT_STALE_AFTER_S = 60.0
@@ -124,11 +122,14 @@ class Launcher:
                 cwd=os.getcwd(),
             )
         self.store.update_run(run_id, pid=proc.pid, host=socket.gethostname(), heartbeat_at=time.time())
+        attempt = int(self.store.get_run(run_id).get("attempt") or 0)
         with self._lock:
             self._procs[run_id] = proc
-        threading.Thread(target=self._supervise, args=(run_id, proc), daemon=True, name=f"supervise-{run_id}").start()
+        threading.Thread(
+            target=self._supervise, args=(run_id, proc, attempt), daemon=True, name=f"supervise-{run_id}"
+        ).start()
 
-    def _supervise(self, run_id: str, proc: subprocess.Popen) -> None:
+    def _supervise(self, run_id: str, proc: subprocess.Popen, attempt: int) -> None:
         code = proc.wait()
         with self._lock:
             if self._procs.get(run_id) is proc:
@@ -144,7 +145,10 @@ class Launcher:
         else:
             error = f"worker process exited with code {code}"
         tail = self.log_tail(run_id, lines=60)
-        if self.store.finish_run_if_active(run_id, FAILED, error=error, traceback=tail, stop_requested=0):
+        # Only this attempt's outcome: after a stop the run may already have been resumed by a new worker.
+        if self.store.finish_run_if_active(
+            run_id, FAILED, expected_attempt=attempt, error=error, traceback=tail, stop_requested=0
+        ):
             self.store.add_event(run_id, FAILED, f"run failed: {error}")
 
     # -- watching ------------------------------------------------------------------------------------

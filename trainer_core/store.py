@@ -285,7 +285,9 @@ class MetricsStore:
             if cur.rowcount == 0:
                 raise RunNotFoundError(run_id)
 
-    def finish_run_if_active(self, run_id: str, status: str, **fields: Any) -> bool:
+    def finish_run_if_active(
+        self, run_id: str, status: str, expected_attempt: int | None = None, **fields: Any
+    ) -> bool:
         """Move a run to a final status unless it already reached one (first writer wins).
 
         The worker and its supervisor may both try to record how a run ended; this keeps the first,
@@ -293,12 +295,13 @@ class MetricsStore:
         """
         fields = {"status": status, "finished_at": time.time(), **fields}
         values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        where = f"id = ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+        params = [run_id, *ACTIVE_STATUSES]
+        if expected_attempt is not None:
+            where += " AND attempt = ?"
+            params.append(expected_attempt)
         with self._write() as conn:
-            cur = conn.execute(
-                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
-                f"WHERE id = ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})",
-                (*values, run_id, *ACTIVE_STATUSES),
-            )
+            cur = conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE {where}", (*values, *params))
             return cur.rowcount > 0
 
     def heartbeat(self, run_id: str, step: int | None = None, epoch: float | None = None) -> None:

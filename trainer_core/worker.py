@@ -22,13 +22,11 @@ from typing import Any
 
 from trainer_core.config import RunConfig, load_config
 from trainer_core.errors import ConfigError
+from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, MODEL, PREDICTIONS, latest_checkpoint
 from trainer_core.store import COMPLETED, FAILED, RUNNING, STOPPED, MetricsStore
 
 logger = logging.getLogger("trainer_core.worker")
 
-CHECKPOINTS = "checkpoints"
-MODEL = "model"
-PREDICTIONS = "predictions.parquet"
 HEARTBEAT_EVERY_S = 5.0
 
 
@@ -36,13 +34,6 @@ HEARTBEAT_EVERY_S = 5.0
 class TrainOutcome:
     stopped: bool
     summary: dict[str, Any]
-
-
-def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The newest ``checkpoint-<step>`` folder of a run, or None."""
-    folder = Path(run_dir) / CHECKPOINTS
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
 def train(
@@ -195,7 +186,7 @@ def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) 
     threading.Thread(target=_heartbeat_loop, args=(store, run_id, done), daemon=True, name="heartbeat").start()
     checkpoint = None
     try:
-        config = load_config(Path(run_dir) / "config.yaml")
+        config = load_config(Path(run_dir) / CONFIG_FILE)
         if resume:
             found = latest_checkpoint(run_dir)
             checkpoint = str(found) if found else None

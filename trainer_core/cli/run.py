@@ -9,6 +9,9 @@ from trainer_core.cli import launcher_from
 from trainer_core.cli.show import format_metrics
 
 
+_SHOWN = ("eval_loss", "eval_accuracy", "eval_f1", "eval_precision", "eval_recall")
+
+
 def run_command_parser(commands):
     parser = commands.add_parser("run", help="train a config in the foreground, with a progress bar")
     parser.add_argument("config", help="YAML or JSON config file")
@@ -43,8 +46,8 @@ def run_command(args) -> int:
                 evals = launcher.store.get_series(run_id, "eval_loss")
                 if len(evals) > seen_evals:
                     seen_evals = len(evals)
-                    last = {k: v for k, v in launcher.store.last_metrics(run_id).items() if k.startswith("eval_")}
-                    bar.write(f"epoch {run['epoch'] or 0:.2f}: {format_metrics(last)}")
+                    last = {k: v for k, v in launcher.store.last_metrics(run_id).items() if k in _SHOWN}
+                    bar.write(f"epoch {evals['epoch'].iloc[-1] or 0:.2f}: {format_metrics(last)}")
                 if run["status"] not in ACTIVE_STATUSES:
                     break
                 time.sleep(0.5)
@@ -65,5 +68,6 @@ def run_command(args) -> int:
         print(f"error: {run['error']}", file=sys.stderr)
     summary = run.get("summary") or {}
     if summary.get("final_metrics"):
-        print(format_metrics({k: {"value": v} for k, v in summary["final_metrics"].items()}))
+        final = {k: {"value": v} for k, v in summary["final_metrics"].items() if k in _SHOWN}
+        print(f"final model on the validation split: {format_metrics(final)}")
     return 0 if run["status"] == COMPLETED else 1

@@ -1,0 +1,157 @@
+"""Real worker processes training a real tiny model: completion, stop/resume, kills, crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from tests.conftest import tiny_config
+from trainer_core.errors import ConfigError, RunStateError
+from trainer_core.launcher import Launcher
+from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+
+
+def wait_for(predicate, timeout=120, poll=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_completed_run_records_everything(launcher):
+    run_id = launcher.launch(tiny_config(), name="tiny")
+    run = launcher.wait(run_id, timeout=240)
+    assert run["status"] == COMPLETED, (run["error"], launcher.log_tail(run_id))
+    store = launcher.store
+    # 96 rows / batch 16 = 6 steps per epoch, 2 epochs, a loss point every step.
+    assert run["total_steps"] == 12 and run["step"] == 12
+    assert store.get_series(run_id, "loss")["step"].tolist() == list(range(1, 13))
+    for key in ("eval_accuracy", "eval_f1", "eval_loss"):
+        assert store.get_series(run_id, key)["epoch"].tolist() == [1.0, 2.0], key
+    assert run["pid"] and run["started_at"] <= run["finished_at"]
+    summary = run["summary"]
+    assert summary["label_names"] == ["fresh", "rotten"]
+    report = summary["report"]
+    assert sum(map(sum, report["confusion_matrix"])) == 48
+    assert 0 <= summary["final_metrics"]["eval_accuracy"] <= 1
+    # The final model and tokenizer load with from_pretrained and carry the label names.
+    model_dir = launcher.model_dir(run_id)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    AutoTokenizer.from_pretrained(model_dir)
+    assert model.config.id2label == {0: "fresh", 1: "rotten"}
+    predictions = launcher.predictions(run_id)
+    assert len(predictions) == 48 and {"text", "label", "predicted", "confidence", "correct"} <= set(predictions)
+    assert [c["step"] for c in launcher.checkpoints(run_id)] == [6, 12]
+    assert "config.yaml" in os.listdir(launcher.run_dir(run_id))
+    assert launcher.config_of(run_id)["max_train_samples"] == 96
+    assert launcher.export_model_archive(run_id).stat().st_size > 10_000
+    kinds = [e["kind"] for e in store.events(run_id)]
+    assert kinds[0] == "launched" and kinds[-1] == COMPLETED and "train_begin" in kinds
+
+
+def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,stars\ngood,1\nbad,0\nfine,1\nawful,0\n")
+    with pytest.raises(ConfigError) as info:
+        launcher.launch(tiny_config(dataset_name=None, train_file=str(data), text_column="body", label_column="stars"))
+    assert info.value.field == "text_column" and "review" in info.value.message
+    with pytest.raises(ConfigError):
+        launcher.launch(tiny_config(learning_rate=-1))
+    assert launcher.store.list_runs() == []
+    assert not any(p.is_dir() for p in launcher.home.iterdir())
+
+
+def test_stop_checkpoints_and_resume_continues_the_step_count(launcher):
+    config = tiny_config(max_train_samples=160, per_device_train_batch_size=8, num_train_epochs=6)  # 120 steps
+    run_id = launcher.launch(config)
+    wait_for(lambda: (launcher.store.get_run(run_id)["step"] or 0) >= 3, what="training to start")
+    launcher.stop(run_id)
+    run = launcher.wait(run_id, timeout=120)
+    assert run["status"] == STOPPED, run["error"]
+    stopped_at = max(c["step"] for c in launcher.checkpoints(run_id))
+    assert 3 <= stopped_at < 120
+    assert launcher.store.get_series(run_id, "loss")["step"].max() <= stopped_at
+    with pytest.raises(RunStateError):
+        launcher.stop(run_id)
+
+    launcher.resume(run_id)
+    run = launcher.wait(run_id, timeout=240)
+    assert run["status"] == COMPLETED, (run["error"], launcher.log_tail(run_id))
+    steps = launcher.store.get_series(run_id, "loss")["step"].tolist()
+    assert steps == list(range(1, 121))  # one point per step: none lost, none repeated across the resume
+    assert run["attempt"] == 1 and run["start_step"] == stopped_at
+    assert launcher.store.get_series(run_id, "eval_accuracy")["epoch"].tolist() == [1.0, 2, 3, 4, 5, 6]
+    with pytest.raises(RunStateError):
+        launcher.resume(run_id)
+
+
+def test_worker_killed_with_sigkill_is_failed(launcher):
+    run_id = launcher.launch(tiny_config(num_train_epochs=50))
+    wait_for(lambda: (launcher.store.get_run(run_id)["step"] or 0) >= 2, what="training to start")
+    os.kill(launcher.store.get_run(run_id)["pid"], signal.SIGKILL)
+    run = launcher.wait(run_id, timeout=60)
+    assert run["status"] == FAILED and "SIGKILL" in run["error"]
+    # The run is not lost: its points and checkpoint folder are still there, and it can be resumed.
+    assert launcher.store.count_points(run_id) > 0
+
+
+def test_dead_worker_found_by_a_later_launcher(runs_home):
+    """A worker that dies while no launcher watches it (dashboard closed) is failed on the next start."""
+    env = {**os.environ, "TRAINER_CORE_HOME": str(runs_home)}
+    config_file = runs_home.parent / "cfg.yaml"
+    import yaml
+
+    config_file.write_text(yaml.safe_dump(tiny_config(num_train_epochs=50)))
+    out = subprocess.run(
+        [sys.executable, "-m", "trainer_core", "launch", str(config_file)], env=env, capture_output=True, text=True, check=True
+    )
+    run_id = out.stdout.strip()
+    launcher = Launcher(home=runs_home)
+    wait_for(lambda: launcher.store.get_run(run_id)["status"] == RUNNING, what="the worker to start")
+    pid = launcher.store.get_run(run_id)["pid"]
+    assert launcher.reconcile() == []  # alive and beating: left alone
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: launcher.reconcile() == [run_id], timeout=30, what="reconcile to notice")
+    run = launcher.store.get_run(run_id)
+    assert run["status"] == FAILED and "gone" in run["error"]
+
+
+def test_stale_heartbeat_is_failed(launcher):
+    run_id = launcher.store.create_run("ghost", tiny_config(), run_dir=str(launcher.home / "ghost"))
+    launcher.store.update_run(run_id, status=RUNNING, host="another-machine", heartbeat_at=time.time() - 3600)
+    assert launcher.reconcile() == [run_id]
+    assert "no heartbeat" in launcher.store.get_run(run_id)["error"]
+
+
+def test_crash_in_the_worker_is_failed_with_its_traceback(launcher, tmp_path):
+    # A checkpoint folder whose weights file is garbage: found and configured fine, crashes on load.
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    from trainer_core.builtins import minilm_path as minilm_dir
+
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (minilm_dir() / name).exists():
+            (broken / name).write_bytes((minilm_dir() / name).read_bytes())
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    run_id = launcher.launch(tiny_config(model_name_or_path=str(broken)), preflight=False)
+    run = launcher.wait(run_id, timeout=120)
+    assert run["status"] == FAILED
+    assert run["error"] and "Traceback" in run["traceback"]
+    assert run["status"] not in ACTIVE_STATUSES
+
+
+def test_delete_removes_folder_and_records(launcher):
+    run_id = launcher.launch(tiny_config(num_train_epochs=50))
+    wait_for(lambda: launcher.store.get_run(run_id)["status"] == RUNNING, what="start")
+    folder = launcher.run_dir(run_id)
+    launcher.delete(run_id)
+    assert not folder.exists() and launcher.store.list_runs() == []
