@@ -1,0 +1,372 @@
+"""Data: every file format, the MRPC quirks, column mapping, label casting, splits, caps, tokenising."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trainer_core.config import DataArguments, ModelArguments
+from trainer_core.data import (
+    cast_labels,
+    guess_columns,
+    load_raw_data,
+    load_table,
+    prepare_datasets,
+    preview_dataset,
+    select_rows,
+    split_train_validation,
+)
+from trainer_core.errors import ConfigError
+
+MRPC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mrpc"
+ROWS = [
+    {"text": "a fine film", "label": "pos"},
+    {"text": "dull, slow and long", "label": "neg"},
+    {"text": 'he said "great', "label": "pos"},
+    {"text": "NA", "label": "neg"},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from trainer_core.models import load_tokenizer
+
+    return load_tokenizer(ModelArguments(model_name_or_path="builtin:minilm-l6"))
+
+
+def file_args(train: Path, validation: Path | None = None, **overrides) -> DataArguments:
+    return DataArguments(
+        dataset_name=None,
+        train_file=str(train),
+        validation_file=str(validation) if validation else None,
+        **overrides,
+    )
+
+
+def mrpc_args(**overrides) -> DataArguments:
+    columns = {"text_column": "#1 String", "text_pair_column": "#2 String", "label_column": "Quality"}
+    return file_args(MRPC / "train.tsv", MRPC / "dev.tsv", **{**columns, **overrides})
+
+
+# --------------------------------------------------------------------------------------------------
+# file formats
+# --------------------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, fmt: str) -> Path:
+    frame = pd.DataFrame(ROWS)
+    path = tmp_path / f"rows.{fmt.split('-')[0]}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "tsv":
+        # Written by hand: the unbalanced quote must reach the file unescaped, as in GLUE files.
+        lines = ["text\tlabel"] + [f"{r['text']}\t{r['label']}" for r in ROWS]
+        path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    elif fmt == "json":
+        path.write_text(json.dumps(ROWS))
+    elif fmt == "json-columns":
+        path.write_text(json.dumps({"text": [r["text"] for r in ROWS], "label": [r["label"] for r in ROWS]}))
+    elif fmt == "json-lines":
+        path.write_text("\n".join(json.dumps(r) for r in ROWS))
+    elif fmt == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n\n")
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "json-columns", "json-lines", "jsonl", "parquet"])
+def test_every_format_loads_the_same_rows(tmp_path, fmt):
+    frame = load_table(_write(tmp_path, fmt))
+    assert list(frame.columns) == ["text", "label"]
+    assert frame["text"].tolist() == [r["text"] for r in ROWS]  # "NA" stays text, the quote stays
+    assert frame["label"].tolist() == [r["label"] for r in ROWS]
+
+
+def test_mrpc_files_survive_bom_and_unbalanced_quotes():
+    train, dev = load_table(MRPC / "train.tsv"), load_table(MRPC / "dev.tsv")
+    assert list(train.columns)[0] == "Quality"  # the byte-order mark is not part of the name
+    assert (len(train), len(dev)) == (3668, 408)
+    assert train["Quality"].value_counts().to_dict() == {1: 2474, 0: 1194}
+    assert dev["Quality"].value_counts().to_dict() == {1: 279, 0: 129}
+    odd_quotes = train[train["#1 String"].str.count('"') % 2 == 1]
+    assert len(odd_quotes) > 0
+    assert not odd_quotes["#1 String"].str.contains("\n").any()  # no row swallowed the next one
+
+
+def test_mrpc_matches_the_course_recipe_row_for_row(tokenizer):
+    """Same rows, order, input_ids and labels as tokenizer(s1, s2, truncation=True) on GLUE MRPC."""
+    prepared = prepare_datasets(mrpc_args(), tokenizer, seed=42)
+    assert prepared.label_names == ["0", "1"]  # id 1 stays "paraphrase", the positive class
+    for split, name in ((prepared.train, "train.tsv"), (prepared.validation, "dev.tsv")):
+        with open(MRPC / name, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        expected = tokenizer([r["#1 String"] for r in rows], [r["#2 String"] for r in rows], truncation=True)
+        assert split["label"] == [int(r["Quality"]) for r in rows]
+        assert split["input_ids"] == expected["input_ids"]
+        assert split["token_type_ids"] == expected["token_type_ids"]
+    assert prepared.raw_validation.column_names == ["text", "text_pair", "label"]
+    assert prepared.stats["label_counts_validation"] == {"0": 129, "1": 279}
+
+
+MALFORMED = [
+    ("bad.json", '[{"text": "a", "label": 1},', "not valid JSON"),
+    ("scalar.json", "42", "list of rows"),
+    ("ragged.csv", "text,label\na,1\nb,2,extra\n", "well-formed CSV"),
+    ("wide_first_row.csv", "text,label\na,1,extra\nb,2,more\n", "well-formed CSV"),
+    ("ragged.tsv", "text\tlabel\na\t1\nb\t2\textra\n", "tab-separated"),
+    ("empty.csv", "", "empty"),
+    ("blank.csv", "\n\n", "no header row"),
+    ("header_only.csv", "text,label\n", "no rows"),
+    ("bad_line.jsonl", '{"text": "a", "label": 1}\n{"text": "b", \n', "line 2"),
+    ("not_objects.jsonl", "[1, 2]\n", "not an object"),
+    ("broken.parquet", "this is not parquet", "Parquet"),
+    ("rows.xlsx", "whatever", "unsupported extension"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_files_say_what_is_wrong(tmp_path, name, content, expected):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_table(path, "validation_file")
+    assert info.value.field == "validation_file"
+    assert expected in info.value.message
+
+
+def test_non_utf8_file_is_reported(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_table(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# columns
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        (["text", "label"], ("text", None, "label")),
+        (["idx", "sentence1", "sentence2", "label"], ("sentence1", "sentence2", "label")),
+        (["question", "sentence", "label", "idx"], ("question", "sentence", "label")),
+        (["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"], ("#1 String", "#2 String", "Quality")),
+        (["Review", "Sentiment"], ("Review", None, "Sentiment")),
+        (["content", "class"], ("content", None, "class")),
+        (["category", "filename", "text", "movie_name"], ("text", None, "category")),
+        (["review_text", "star_label"], ("review_text", None, "star_label")),
+        (["a", "b"], (None, None, None)),
+    ],
+)
+def test_guess_columns(columns, expected):
+    guessed = guess_columns(columns)
+    assert (guessed["text_column"], guessed["text_pair_column"], guessed["label_column"]) == expected
+
+
+def test_wrong_column_name_lists_the_available_columns(tokenizer):
+    with pytest.raises(ConfigError) as info:
+        prepare_datasets(mrpc_args(label_column="quality"), tokenizer, seed=1)
+    assert info.value.field == "label_column"
+    assert "'#1 String', '#2 String'" in info.value.message and "Did you mean 'Quality'" in info.value.message
+
+
+def test_validation_file_without_the_columns_is_blamed(tmp_path, tokenizer):
+    train = tmp_path / "train.csv"
+    pd.DataFrame(ROWS).to_csv(train, index=False)
+    validation = tmp_path / "validation.csv"
+    pd.DataFrame({"review": ["x"], "label": ["pos"]}).to_csv(validation, index=False)
+    with pytest.raises(ConfigError) as info:
+        prepare_datasets(file_args(train, validation), tokenizer, seed=1)
+    assert info.value.field == "validation_file" and "'review'" in info.value.message
+
+
+def test_rows_with_empty_text_or_label_are_dropped_and_counted():
+    frame = pd.DataFrame(
+        {
+            "t": ["ok", "  ", None, "fine", "good"],
+            "p": ["x", "y", "z", None, "w"],
+            "y": [1, 0, 1, 0, float("nan")],
+        }
+    )
+    rows, dropped = select_rows(frame, {"text_column": "t", "text_pair_column": "p", "label_column": "y"})
+    assert rows["text"] == ["ok"] and rows["text_pair"] == ["x"] and dropped == 4
+
+
+# --------------------------------------------------------------------------------------------------
+# labels
+# --------------------------------------------------------------------------------------------------
+
+
+def test_string_labels_are_sorted():
+    encoding = cast_labels(["pos", "neg", "neutral", "neg"], ["neutral", " pos "])
+    assert encoding.names == ["neg", "neutral", "pos"]
+    assert encoding.train_ids == [2, 0, 1, 0] and encoding.validation_ids == [1, 2]
+
+
+def test_integer_labels_keep_their_value_as_class_id():
+    encoding = cast_labels([1, 0, 1, 1], [0, 1])
+    assert encoding.names == ["0", "1"] and encoding.train_ids == [1, 0, 1, 1]
+    # Whole numbers from a float column (NaN elsewhere) or from text are integers too.
+    assert cast_labels([1.0, 0.0, 2.0], ["2"]).validation_ids == [2]
+
+
+def test_integer_labels_that_skip_values_are_numbered_in_order():
+    encoding = cast_labels([5, 1, 3, 10])
+    assert encoding.names == ["1", "3", "5", "10"] and encoding.train_ids == [2, 0, 1, 3]
+
+
+def test_unknown_validation_label_is_an_error():
+    with pytest.raises(ConfigError) as info:
+        cast_labels(["pos", "neg"], ["pos", "mixed"], validation_field="validation_file")
+    assert info.value.field == "validation_file" and "'mixed'" in info.value.message
+
+
+def test_a_single_class_is_an_error():
+    with pytest.raises(ConfigError, match="at least 2") as info:
+        cast_labels(["pos", "pos"])
+    assert info.value.field == "label_column"
+
+
+def test_fractional_labels_are_an_error():
+    with pytest.raises(ConfigError, match="whole number"):
+        cast_labels([0.5, 1.0])
+
+
+def test_named_class_ids_are_kept():
+    encoding = cast_labels([1, 0, 1], [0], class_names=["not_equivalent", "equivalent"])
+    assert encoding.names == ["not_equivalent", "equivalent"] and encoding.train_ids == [1, 0, 1]
+
+
+# --------------------------------------------------------------------------------------------------
+# splits, caps, tokenising
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builtin_rows():
+    from trainer_core.data import _normalise
+
+    raw = load_raw_data(DataArguments())
+    return raw, _normalise(raw, DataArguments())
+
+
+def test_builtin_dataset_is_fresh_and_rotten_reviews(builtin_rows):
+    raw, normalised = builtin_rows
+    assert len(raw.train) == 4866 and raw.validation is None
+    assert normalised.names == ["fresh", "rotten"]
+    assert Counter(normalised.train["label"]) == {0: 2455, 1: 2411}
+
+
+def test_carved_split_is_seeded_and_stratified(builtin_rows):
+    dataset = builtin_rows[1].train
+    train_a, val_a = split_train_validation(dataset, 0.2, seed=3)
+    train_b, val_b = split_train_validation(dataset, 0.2, seed=3)
+    _, val_c = split_train_validation(dataset, 0.2, seed=4)
+    assert val_a["text"] == val_b["text"] and train_a["text"] == train_b["text"]
+    assert val_a["text"] != val_c["text"]
+    assert len(val_a) == 974 and len(train_a) + len(val_a) == len(dataset)
+    share = Counter(val_a["label"])[0] / len(val_a)
+    assert abs(share - 2455 / 4866) < 0.002
+    # The same rows a plain script gets from datasets' own stratified train_test_split.
+    small = dataset.select(range(600))
+    reference = small.train_test_split(test_size=0.25, seed=11, stratify_by_column="label")
+    train_d, val_d = split_train_validation(small, 0.25, seed=11)
+    assert val_d["text"] == reference["test"]["text"] and train_d["text"] == reference["train"]["text"]
+
+
+def test_a_class_too_small_to_stratify_is_an_error(tmp_path, tokenizer):
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame({"text": list("abcdef"), "label": ["x", "x", "x", "x", "y", "z"]}).to_csv(path, index=False)
+    with pytest.raises(ConfigError) as info:
+        prepare_datasets(file_args(path, validation_split_ratio=0.5), tokenizer, seed=0)
+    assert info.value.field == "validation_split_ratio"
+
+
+def test_caps_take_the_first_rows_in_file_order(tokenizer):
+    prepared = prepare_datasets(mrpc_args(max_train_samples=10, max_eval_samples=5), tokenizer, seed=0)
+    full = load_table(MRPC / "dev.tsv")
+    assert (len(prepared.train), len(prepared.validation)) == (10, 5)
+    assert prepared.raw_validation["text"] == full["#1 String"].tolist()[:5]
+    assert prepared.stats["n_train"] == 10
+
+
+def test_tokenising_truncates_without_padding(tokenizer):
+    prepared = prepare_datasets(DataArguments(max_train_samples=200, max_seq_length=16), tokenizer, seed=0)
+    lengths = [len(ids) for ids in prepared.train["input_ids"]]
+    assert max(lengths) == 16 and min(lengths) < 16  # truncated to 16, not padded to it
+    assert set(prepared.train.column_names) == {"input_ids", "token_type_ids", "attention_mask", "label"}
+    assert prepared.raw_validation.column_names == ["text", "label"]
+    assert len(prepared.raw_validation) == len(prepared.validation) == 487
+
+
+def test_prepared_rows_collate_for_trainer(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    prepared = prepare_datasets(DataArguments(max_train_samples=8, max_seq_length=32), tokenizer, seed=0)
+    batch = DataCollatorWithPadding(tokenizer)([prepared.train[i] for i in range(8)])
+    assert batch["input_ids"].shape[0] == 8 and batch["labels"].tolist() == prepared.train["label"]
+    assert (batch["attention_mask"].sum(dim=1) <= 32).all()
+
+
+def test_local_dataset_folder_with_named_classes(tmp_path, tokenizer, monkeypatch):
+    """The datasets.load_dataset path (used for Hub ids), exercised offline on a local folder."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    folder = tmp_path / "dataset"
+    (folder / "data").mkdir(parents=True)
+    datasets.Dataset.from_dict(
+        {"sentence": list("abcd"), "label": [0, 1, 1, 0]}, features=features
+    ).to_parquet(str(folder / "data" / "train.parquet"))
+    datasets.Dataset.from_dict({"sentence": ["e", "f"], "label": [1, -1]}, features=features).to_parquet(
+        str(folder / "data" / "validation.parquet")
+    )
+    args = DataArguments(dataset_name=str(folder), validation_split="validation")
+    prepared = prepare_datasets(args, tokenizer, seed=0)
+    assert prepared.label_names == ["neg", "pos"]
+    assert prepared.raw_validation["text"] == ["e"]  # the unlabelled (-1) row is dropped
+    assert prepared.stats["dropped_validation"] == 1
+    with pytest.raises(ConfigError) as info:
+        load_raw_data(DataArguments(dataset_name=str(folder), train_split="training"))
+    assert info.value.field == "train_split" and "train, validation" in info.value.message
+
+
+# --------------------------------------------------------------------------------------------------
+# preview
+# --------------------------------------------------------------------------------------------------
+
+
+def test_preview_of_the_builtin_dataset_with_token_lengths():
+    preview = preview_dataset(DataArguments(max_seq_length=32), checkpoint="builtin:tiny-bert", n_rows=5)
+    assert preview["ok"] and preview["error"] is None
+    assert preview["head"].shape == (5, 3) and preview["columns"] == ["text", "category", "movie_name"]
+    assert preview["mapping"] == {"text_column": "text", "text_pair_column": None, "label_column": "category"}
+    assert preview["label_counts"] == {"fresh": 2455, "rotten": 2411}
+    assert (preview["n_train"], preview["n_validation"]) == (4379, 487)
+    stats = preview["token_stats"]
+    assert stats["max"] > 32 and 0 < stats["n_truncated"] < preview["n_train"]
+    assert stats["share_truncated"] == pytest.approx(stats["n_truncated"] / preview["n_train"])
+
+
+def test_preview_reports_problems_instead_of_raising(tmp_path):
+    missing = preview_dataset(file_args(tmp_path / "nope.csv"))
+    assert not missing["ok"] and missing["error"]["field"] == "train_file"
+
+    wrong_column = preview_dataset(mrpc_args(text_column="sentence"))
+    assert not wrong_column["ok"] and wrong_column["error"]["field"] == "text_column"
+    assert wrong_column["columns"][0] == "Quality" and len(wrong_column["head"]) == 20  # what loaded is kept
+
+    bad_checkpoint = preview_dataset(mrpc_args(), checkpoint=str(tmp_path / "no-model"))
+    assert not bad_checkpoint["ok"] and bad_checkpoint["error"]["field"] == "model_name_or_path"
+    assert bad_checkpoint["label_counts"] == {"0": 1194, "1": 2474} and bad_checkpoint["n_validation"] == 408

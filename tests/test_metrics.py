@@ -1,0 +1,155 @@
+"""Metrics: the shipped evaluate modules against scikit-learn, the per-class report, loading offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from trainer_core.metrics import (
+    METRIC_NAMES,
+    build_compute_metrics,
+    classification_report,
+    metric_path,
+    softmax,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def eval_arrays():
+    """Seeded logits and labels: 3 classes, class 2 rare, so macro and weighted averages differ."""
+    rng = np.random.default_rng(0)
+    labels = rng.choice(3, size=200, p=[0.5, 0.4, 0.1])
+    logits = rng.normal(size=(200, 3))
+    logits[np.arange(200), labels] += 1.0  # better than chance, not perfect
+    return logits, labels
+
+
+def _eval_prediction(logits, labels):
+    from transformers import EvalPrediction
+
+    return EvalPrediction(predictions=logits, label_ids=labels)
+
+
+def test_metric_path_prefers_the_shipped_modules():
+    for name in METRIC_NAMES:
+        path = Path(metric_path(name))
+        assert (path / f"{name}.py").is_file() and path.is_relative_to(REPO / "trainer_core")
+    assert metric_path("bleu") == "bleu"  # not shipped: left to evaluate's Hub lookup
+
+
+def test_binary_metrics_match_sklearn(eval_arrays):
+    logits, labels = eval_arrays
+    binary_logits, binary_labels = logits[:, :2], np.minimum(labels, 1)
+    predicted = binary_logits.argmax(axis=1)
+    result = build_compute_metrics(["neg", "pos"])(_eval_prediction(binary_logits, binary_labels))
+    assert set(result) == {"accuracy", "f1", "precision", "recall"}
+    assert result["accuracy"] == pytest.approx(skm.accuracy_score(binary_labels, predicted))
+    assert result["f1"] == pytest.approx(skm.f1_score(binary_labels, predicted))
+    assert result["precision"] == pytest.approx(skm.precision_score(binary_labels, predicted))
+    assert result["recall"] == pytest.approx(skm.recall_score(binary_labels, predicted))
+    # pos_label is class id 1: swapping the classes changes f1.
+    assert result["f1"] != pytest.approx(skm.f1_score(binary_labels, predicted, pos_label=0))
+
+
+def test_multiclass_metrics_are_macro_with_weighted_beside(eval_arrays):
+    logits, labels = eval_arrays
+    predicted = logits.argmax(axis=1)
+    compute = build_compute_metrics(["a", "b", "c"])
+    # Models that return more than logits hand Trainer a tuple; the logits come first.
+    result = compute(_eval_prediction((logits, np.zeros((200, 4))), labels))
+    for name, fn in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score)):
+        assert result[name] == pytest.approx(fn(labels, predicted, average="macro"))
+        assert result[f"{name}_weighted"] == pytest.approx(fn(labels, predicted, average="weighted"))
+    assert result["f1"] != pytest.approx(result["f1_weighted"])
+    assert result["accuracy"] == pytest.approx((predicted == labels).mean())
+
+
+def test_macro_average_counts_a_class_missing_from_the_eval_set():
+    compute = build_compute_metrics(["a", "b", "c"])
+    result = compute(_eval_prediction(np.eye(3)[[0, 1, 0, 1]], np.array([0, 1, 0, 0])))
+    expected = skm.f1_score([0, 1, 0, 0], [0, 1, 0, 1], labels=[0, 1, 2], average="macro", zero_division=0)
+    assert result["f1"] == pytest.approx(expected)
+
+
+def test_classification_report_on_known_predictions():
+    labels = [0, 0, 1, 1, 1, 2]
+    predicted = [0, 1, 1, 1, 0, 1]
+    report = classification_report(predicted, labels, ["neg", "neu", "pos"])
+    assert report["labels"] == ["neg", "neu", "pos"]
+    assert report["confusion_matrix"] == [[1, 1, 0], [1, 2, 0], [0, 1, 0]]  # rows true, columns predicted
+    neu = report["per_class"][1]
+    assert neu == {
+        "label": "neu",
+        "precision": 0.5,
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(4 / 7),
+        "support": 3,
+    }
+    assert report["per_class"][2]["f1"] == 0.0 and report["accuracy"] == pytest.approx(0.5)
+    # Logits give the same report as their argmax.
+    assert classification_report(np.eye(3)[predicted] * 5.0, labels, ["neg", "neu", "pos"]) == report
+
+
+def test_classification_report_lists_classes_absent_from_the_data():
+    report = classification_report([0, 0], [0, 0], ["x", "y"])
+    assert report["confusion_matrix"] == [[2, 0], [0, 0]] and report["per_class"][1]["support"] == 0
+
+
+def test_softmax_is_stable_and_normalised():
+    probabilities = softmax([[1000.0, 1000.0, -1000.0], [0.0, np.log(3.0), 0.0]])
+    assert np.allclose(probabilities.sum(axis=1), 1.0) and np.isfinite(probabilities).all()
+    assert np.allclose(probabilities[0], [0.5, 0.5, 0.0]) and probabilities[1, 1] == pytest.approx(0.6)
+
+
+_LOADER = textwrap.dedent(
+    """
+    import multiprocessing, sys
+    import numpy as np
+    from transformers import EvalPrediction
+    from trainer_core.metrics import build_compute_metrics
+
+    def load_and_compute(barrier):
+        barrier.wait(timeout=60)  # both children copy the modules into the empty cache at the same moment
+        compute = build_compute_metrics(["a", "b"])
+        logits, labels = np.array([[0, 1], [1, 0], [0, 1]]), np.array([1, 1, 1])
+        print(compute(EvalPrediction(predictions=logits, label_ids=labels)), flush=True)
+
+    # Forked from one parent so the slow `import evaluate` is paid once, not per process.
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2)
+    children = [context.Process(target=load_and_compute, args=(barrier,)) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+    sys.exit(sum(abs(child.exitcode or 0) for child in children))
+    """
+)
+
+
+def test_two_processes_load_the_modules_offline_into_a_fresh_cache(tmp_path):
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADER], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == 2 and all("'accuracy': 0.666" in r and "'recall': 0.666" in r for r in results)
+    # Modules were copied into the fresh cache; with keep_in_memory no prediction files are left behind.
+    assert list((tmp_path / "hf_home").rglob("accuracy.py"))
+    assert not list((tmp_path / "hf_home").rglob("*.arrow"))

@@ -1,0 +1,319 @@
+"""Column mapping and label casting: pure functions from raw rows to (text, text pair, class id).
+
+Kept apart from loading so they can be tested on plain lists and DataFrames, without files or datasets.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainer_core.config import DataArguments
+from trainer_core.errors import ConfigError
+
+# Column names of the normalised datasets, whatever the source called them.
+TEXT, TEXT_PAIR, LABEL = "text", "text_pair", "label"
+COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column")
+
+
+# Most specific first. Pairs are checked before single text columns: GLUE pair tasks also have
+# a column called "sentence" or "question" that is only half of the input.
+_PAIR_NAMES = (
+    ("sentence1", "sentence2"),
+    ("#1 string", "#2 string"),
+    ("question", "sentence"),
+    ("question1", "question2"),
+    ("premise", "hypothesis"),
+    ("text1", "text2"),
+    ("text_a", "text_b"),
+    ("sentence_a", "sentence_b"),
+)
+_TEXT_NAMES = (
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "document",
+    "comment",
+    "tweet",
+    "utterance",
+    "message",
+    "body",
+    "abstract",
+    "title",
+)
+_LABEL_NAMES = (
+    "label",
+    "labels",
+    "category",
+    "class",
+    "quality",
+    "sentiment",
+    "target",
+    "polarity",
+    "intent",
+    "emotion",
+    "topic",
+    "y",
+)
+
+
+def _find(column_names: Sequence[str], candidates: Sequence[str], taken: set[str]) -> str | None:
+    """First column equal to a candidate (case-insensitive), else one with a candidate as a word in it."""
+    lowered = {c: c.strip().lower() for c in column_names if c not in taken}
+    for candidate in candidates:
+        for column, low in lowered.items():
+            if low == candidate:
+                return column
+    for candidate in candidates:
+        for column, low in lowered.items():
+            if candidate in re.split(r"[^a-z0-9#]+", low):
+                return column  # e.g. "review_text", "sentiment_label"
+    return None
+
+
+def guess_columns(column_names: Sequence[str]) -> dict[str, str | None]:
+    """Guess the text, pair text and label columns from column names alone.
+
+    Args:
+        column_names: the dataset's columns.
+    Returns:
+        ``{"text_column": ..., "text_pair_column": ..., "label_column": ...}``; a value is None when
+        nothing fits (``text_pair_column`` is None for single-text data).
+    """
+    names = [str(c) for c in column_names]
+    lowered = {c.strip().lower(): c for c in names}
+    label = _find(names, _LABEL_NAMES, set())
+    taken = {label} if label else set()
+    for first, second in _PAIR_NAMES:
+        if first in lowered and second in lowered and not {lowered[first], lowered[second]} & taken:
+            return {"text_column": lowered[first], "text_pair_column": lowered[second], "label_column": label}
+    text = _find(names, _TEXT_NAMES, taken)
+    return {"text_column": text, "text_pair_column": None, "label_column": label}
+
+
+def missing_column_error(field_name: str, column: str, columns: Sequence[str], where: str) -> ConfigError:
+    """The error for a column name that is not in the data: lists the columns, suggests a close one."""
+    available = ", ".join(repr(c) for c in columns)
+    close = difflib.get_close_matches(column, list(columns), n=1, cutoff=0.6)
+    close = close or [c for c in columns if c.lower() == column.lower()]
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        field_name, f"column {column!r} is not in {where}; available columns: {available}.{hint}"
+    )
+
+
+def resolve_columns(
+    column_names: Sequence[str],
+    data_args: DataArguments,
+    defaults: dict[str, str | None] | None = None,
+) -> dict[str, str | None]:
+    """The column mapping of a run: the config's columns, guessed (or defaulted) where left empty.
+
+    Args:
+        column_names: the training data's columns.
+        data_args: text_column, text_pair_column and label_column (each may be None).
+        defaults: a built-in dataset's own mapping, preferred over guessing.
+    Returns:
+        ``{"text_column": ..., "text_pair_column": ..., "label_column": ...}``.
+    Raises:
+        ConfigError: a named column does not exist, or a column cannot be guessed.
+    """
+    columns = [str(c) for c in column_names]
+    # Names are used as written (a column may really be called "#1 String"); only blank means "not set".
+    given = {
+        f: getattr(data_args, f) if (getattr(data_args, f) or "").strip() else None for f in COLUMN_FIELDS
+    }
+    for field_name, column in given.items():
+        if column and column not in columns:
+            raise missing_column_error(field_name, column, columns, "the training data")
+    fallback = defaults or guess_columns(columns)
+    if given["text_column"]:
+        text, pair = given["text_column"], given["text_pair_column"]
+    elif given["text_pair_column"]:
+        raise ConfigError("text_column", "a text_pair_column needs a text_column for the first text")
+    else:
+        text, pair = fallback["text_column"], fallback["text_pair_column"]
+    label = given["label_column"] or fallback["label_column"]
+    available = ", ".join(repr(c) for c in columns)
+    if not text:
+        raise ConfigError(
+            "text_column",
+            f"could not tell which column holds the text; set text_column to one of {available}",
+        )
+    if not label:
+        raise ConfigError(
+            "label_column",
+            f"could not tell which column holds the label; set label_column to one of {available}",
+        )
+    if len({text, pair, label} - {None}) != len([c for c in (text, pair, label) if c]):
+        raise ConfigError(
+            "label_column", "text_column, text_pair_column and label_column must be different columns"
+        )
+    return {"text_column": text, "text_pair_column": pair, "label_column": label}
+
+
+# --------------------------------------------------------------------------------------------------
+# rows and labels (pure)
+# --------------------------------------------------------------------------------------------------
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and other containers are values, not missing
+        return False
+
+
+def select_rows(
+    frame: pd.DataFrame, columns: dict[str, str | None], class_names: dict[str, list[str]] | None = None
+) -> tuple[dict[str, list], int]:
+    """Take the mapped columns and drop rows whose text, pair text or label is empty.
+
+    Args:
+        frame: raw rows.
+        columns: the resolved column mapping.
+        class_names: ClassLabel columns of the source; their id -1 means "no label" and is dropped.
+    Returns:
+        ``({"text": [...], "text_pair": [...] (pairs only), "label": [...]}, number of rows dropped)``,
+        in the original row order, texts as ``str``.
+    """
+    text_col, pair_col, label_col = (columns[f] for f in COLUMN_FIELDS)
+    texts = frame[text_col].tolist()
+    pairs = frame[pair_col].tolist() if pair_col else None
+    labels = frame[label_col].tolist()
+    unlabelled = -1 if label_col in (class_names or {}) else None
+    keep = [
+        i
+        for i in range(len(texts))
+        if not _is_missing(texts[i])
+        and (pairs is None or not _is_missing(pairs[i]))
+        and not _is_missing(labels[i])
+        and labels[i] != unlabelled
+    ]
+    out = {TEXT: [_as_text(texts[i]) for i in keep], LABEL: [labels[i] for i in keep]}
+    if pairs is not None:
+        out[TEXT_PAIR] = [_as_text(pairs[i]) for i in keep]
+    return out, len(texts) - len(keep)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class LabelEncoding:
+    """Class names and the class id of every training and validation row."""
+
+    names: list[str]
+    train_ids: list[int]
+    validation_ids: list[int] | None = None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _normalise_label(value: Any, field_name: str) -> int | str:
+    """A label as an int (whole numbers, also "3" or 3.0) or a stripped string."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if _INTEGER.fullmatch(text) else text
+    if isinstance(value, (float, np.floating)):
+        if float(value).is_integer():
+            return int(value)
+        raise ConfigError(
+            field_name,
+            f"label {value!r} is not a whole number; this project trains classifiers, so the label column "
+            "must hold class names or class ids",
+        )
+    return str(value)
+
+
+def cast_labels(
+    train_labels: Sequence[Any],
+    validation_labels: Sequence[Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    validation_field: str = "label_column",
+) -> LabelEncoding:
+    """Turn raw labels into class ids and names.
+
+    Integer labels keep their order and, when they are 0..K-1, their value as class id (MRPC's 1 stays
+    the positive class); their names are their string form. Other whole numbers are numbered in
+    ascending order (labels 1..5 become ids 0..4 named '1'..'5'). String labels are sorted. A source that
+    already names its classes (a ClassLabel column) keeps its ids and names.
+
+    Args:
+        train_labels: training labels, none missing.
+        validation_labels: validation labels, none missing; each must occur in the training labels.
+        class_names: the source's class names when the labels are already ClassLabel ids.
+        validation_field: the config field to blame for a validation label that training lacks.
+    Returns:
+        A :class:`LabelEncoding`.
+    Raises:
+        ConfigError: fewer than 2 classes, a non-integer number, or an unknown validation label.
+    """
+    if class_names is not None:
+        names = [str(n) for n in class_names]
+        ids = [int(v) for v in train_labels]
+        val_ids = None if validation_labels is None else [int(v) for v in validation_labels]
+        bad = sorted({i for i in ids + (val_ids or []) if not 0 <= i < len(names)})
+        if bad:
+            raise ConfigError(
+                "label_column", f"class ids {bad[:5]} are outside the dataset's {len(names)} classes"
+            )
+    else:
+        train_values = [_normalise_label(v, "label_column") for v in train_labels]
+        if not all(isinstance(v, int) for v in train_values):
+            train_values = [str(v) for v in train_values]
+        # ints sort numerically, strings alphabetically: both give a stable, documented class order
+        classes = sorted(set(train_values))
+        names = [str(c) for c in classes]
+        index = {c: i for i, c in enumerate(classes)}
+        ids = [index[v] for v in train_values]
+        val_ids = None
+        if validation_labels is not None:
+            as_int = isinstance(classes[0], int) if classes else False
+            val_values = [_normalise_label(v, validation_field) for v in validation_labels]
+            val_values = [v if as_int or isinstance(v, str) else str(v) for v in val_values]
+            unknown = sorted({str(v) for v in val_values if v not in index})
+            if unknown:
+                raise ConfigError(
+                    validation_field,
+                    f"validation labels {', '.join(map(repr, unknown[:5]))} do not occur in the training data "
+                    f"(training labels: {', '.join(map(repr, names[:20]))}); fix the validation data or "
+                    "check label_column",
+                )
+            val_ids = [index[v] for v in val_values]
+    present = sorted(set(ids))
+    if len(present) < 2:
+        only = repr(names[present[0]]) if present else "none"
+        raise ConfigError(
+            "label_column",
+            f"the training data has {len(present)} class ({only}); a classifier needs at least 2 — check "
+            "label_column or add rows of the other classes",
+        )
+    return LabelEncoding(names, ids, val_ids)
+
+
+def label_counts(ids: Sequence[int], names: Sequence[str]) -> dict[str, int]:
+    """Rows per class name, in class-id order."""
+    counts = Counter(ids)
+    return {name: counts.get(i, 0) for i, name in enumerate(names)}

@@ -1,0 +1,150 @@
+"""Reading local data files (CSV, TSV, JSON, JSON Lines, Parquet) into DataFrames.
+
+Used for a run's ``train_file``/``validation_file`` and for previews of uploaded files. Every problem
+with a file becomes a :class:`ConfigError` on the field that named it, saying what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trainer_core.errors import ConfigError
+
+
+def load_table(path: str | Path, field: str = "train_file") -> pd.DataFrame:
+    """Read a local CSV, TSV, JSON, JSON Lines or Parquet file into a DataFrame.
+
+    TSV (and GLUE-style ``.txt``) is read with quoting off, because GLUE files such as MRPC contain
+    unbalanced double quotes inside fields that a quote-aware reader would use to merge rows. Text
+    files may start with a UTF-8 byte-order mark. Only empty fields count as missing: a review that
+    says "NA" or "null" stays text.
+
+    Args:
+        path: the file; its extension picks the format (.csv, .tsv, .txt, .json, .jsonl, .parquet).
+        field: the config field to blame in errors (``train_file`` or ``validation_file``).
+    Returns:
+        The rows, with the file's column names.
+    Raises:
+        ConfigError: missing, empty, malformed or row-less file, or an unsupported extension.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(field, f"file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise ConfigError(field, f"{path.name} is empty; choose a file with a header row and data rows")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv", ".txt"):
+            frame = _read_delimited(path, "," if suffix == ".csv" else "\t")
+        elif suffix == ".json":
+            frame = _read_json(path)
+        elif suffix == ".jsonl":
+            frame = _records_frame(_read_json_lines(path.read_text(encoding="utf-8-sig")), path)
+        elif suffix == ".parquet":
+            frame = _read_parquet(path)
+        else:
+            raise ValueError(
+                f"{path.name} has an unsupported extension; use .csv, .tsv, .json, .jsonl or .parquet"
+            )
+    except UnicodeDecodeError as exc:
+        raise ConfigError(field, f"{path.name} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    except ValueError as exc:
+        raise ConfigError(field, str(exc)) from exc
+    if frame.shape[1] == 0:
+        raise ConfigError(field, f"{path.name} has no columns")
+    if len(frame) == 0:
+        raise ConfigError(field, f"{path.name} has a header but no rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    options: dict[str, Any] = {
+        "sep": sep,
+        "encoding": "utf-8-sig",
+        "keep_default_na": False,
+        "na_values": [""],
+        # Never take the first column as an index when a row has one field more than the header.
+        "index_col": False,
+    }
+    if sep == "\t":
+        options["quoting"] = csv.QUOTE_NONE
+    try:
+        with warnings.catch_warnings():
+            # pandas only warns (and drops fields) when rows are longer than the header.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{path.name} has no header row; the first line must name the columns") from exc
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        kind = "CSV" if sep == "," else "tab-separated"
+        hint = (
+            "quote fields that contain commas"
+            if sep == ","
+            else "every row needs the same number of tab-separated fields"
+        )
+        raise ValueError(f"{path.name} is not a well-formed {kind} file ({detail}); {hint}") from exc
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            # Several top-level values: JSON Lines saved with a .json extension (datasets accepts it too).
+            return _records_frame(_read_json_lines(text), path)
+        raise ValueError(
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    if isinstance(data, dict):
+        lists = {k: v for k, v in data.items() if isinstance(v, list)}
+        if len(lists) == 1 and all(isinstance(r, dict) for r in next(iter(lists.values()))):
+            data = next(iter(lists.values()))  # {"data": [{...}, ...]}
+        elif lists and len(lists) == len(data) and len({len(v) for v in lists.values()}) == 1:
+            return pd.DataFrame(data)  # {"column": [values], ...}
+        else:
+            raise ValueError(
+                f"{path.name} holds a JSON object; expected a list of rows like "
+                '[{"text": ..., "label": ...}, ...] or columns of equal length'
+            )
+    if not isinstance(data, list):
+        raise ValueError(f"{path.name} must hold a list of rows (JSON objects), not a single value")
+    return _records_frame(data, path)
+
+
+def _read_json_lines(text: str) -> list[Any]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"line {number} is not valid JSON ({exc.msg}); JSON Lines needs one object per line"
+            ) from exc
+    return rows
+
+
+def _records_frame(rows: list[Any], path: Path) -> pd.DataFrame:
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise ValueError(
+                f"{path.name}: row {number} is {type(row).__name__}, not an object with named fields"
+            )
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
+        raise ValueError(f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
