@@ -23,11 +23,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-# Debian's Chromium for the end-to-end tests (Playwright's own browser download cannot work offline).
+# Debian's Chromium for the end-to-end tests (Playwright's own browser download cannot work offline),
+# and an emoji font: the dashboard's status icons are emoji, drawn as empty boxes in screenshots without it.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f $(EMOJI_FONT) ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
 	fi
 	@/usr/bin/chromium --version
 

@@ -17,8 +17,13 @@ from trainer_core.launcher import Launcher
 def cli(*args, home: Path, check=True, timeout=300):
     env = {**os.environ, "TRAINER_CORE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "trainer_core", *args], env=env, cwd=REPO, capture_output=True, text=True,
-        check=check, timeout=timeout,
+        [sys.executable, "-m", "trainer_core", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
     )
 
 
@@ -45,7 +50,9 @@ def test_smoke_example_runs_in_the_foreground_and_records_its_metrics(runs_home)
 
 def test_launch_stop_resume_and_errors(runs_home, tmp_path):
     config = tmp_path / "long.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(num_train_epochs=40, max_train_samples=160, per_device_train_batch_size=8)))
+    config.write_text(
+        yaml.safe_dump(tiny_config(num_train_epochs=40, max_train_samples=160, per_device_train_batch_size=8))
+    )
     run_id = cli("launch", str(config), home=runs_home).stdout.strip()
     launcher = Launcher(home=runs_home)
     from tests.test_launcher import wait_for
@@ -55,7 +62,7 @@ def test_launch_stop_resume_and_errors(runs_home, tmp_path):
     assert "stopped" in stopped.stdout
     assert launcher.checkpoints(run_id)
     assert "resumed" in cli("resume", run_id, home=runs_home).stdout
-    wait_for(lambda: (launcher.store.get_run(run_id)["status"] == "running"), what="resume")
+    wait_for(lambda: launcher.store.get_run(run_id)["status"] == "running", what="resume")
     cli("stop", run_id, "--wait", home=runs_home)
     assert cli("delete", run_id, "--yes", home=runs_home).returncode == 0
     assert launcher.store.list_runs() == []

@@ -20,7 +20,12 @@ def test_defaults_are_the_offline_builtins_and_per_epoch_evaluation():
 
 def test_strings_from_yaml_and_forms_are_coerced():
     config = config_from_dict(
-        {"learning_rate": "2e-5", "num_train_epochs": "3", "per_device_train_batch_size": "16", "fp16": "false"}
+        {
+            "learning_rate": "2e-5",
+            "num_train_epochs": "3",
+            "per_device_train_batch_size": "16",
+            "fp16": "false",
+        }
     )
     assert config.training.learning_rate == 2e-5
     assert config.training.num_train_epochs == 3.0
@@ -29,8 +34,15 @@ def test_strings_from_yaml_and_forms_are_coerced():
 
 
 def test_full_dict_round_trips_and_yaml_file_replays(tmp_path):
-    config = config_from_dict({"learning_rate": 3e-5, "max_seq_length": 64, "early_stopping_patience": 2,
-                               "load_best_model_at_end": True, "metric_for_best_model": "f1"})
+    config = config_from_dict(
+        {
+            "learning_rate": 3e-5,
+            "max_seq_length": 64,
+            "early_stopping_patience": 2,
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "f1",
+        }
+    )
     full = config.to_dict()
     assert "hub_token" not in full
     assert config_from_dict(full).to_dict() == full
@@ -59,7 +71,13 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path):
 
 def test_every_field_has_help_text():
     helps = field_help()
-    for key in ("model_name_or_path", "text_column", "max_seq_length", "early_stopping_patience", "learning_rate"):
+    for key in (
+        "model_name_or_path",
+        "text_column",
+        "max_seq_length",
+        "early_stopping_patience",
+        "learning_rate",
+    ):
         assert helps[key].strip(), key
 
 

@@ -12,6 +12,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.conftest import tiny_config
+from trainer_core.config import config_from_dict, load_config
 from trainer_core.errors import ConfigError, RunStateError
 from trainer_core.launcher import Launcher
 from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
@@ -49,10 +50,15 @@ def test_completed_run_records_everything(launcher):
     AutoTokenizer.from_pretrained(model_dir)
     assert model.config.id2label == {0: "fresh", 1: "rotten"}
     predictions = launcher.predictions(run_id)
-    assert len(predictions) == 48 and {"text", "label", "predicted", "confidence", "correct"} <= set(predictions)
+    assert len(predictions) == 48 and {"text", "label", "predicted", "confidence", "correct"} <= set(
+        predictions
+    )
     assert [c["step"] for c in launcher.checkpoints(run_id)] == [6, 12]
     assert "config.yaml" in os.listdir(launcher.run_dir(run_id))
     assert launcher.config_of(run_id)["max_train_samples"] == 96
+    # The saved config is complete: replaying it gives the same run config.
+    replay = load_config(launcher.run_dir(run_id) / "config.yaml")
+    assert replay.to_dict(minimal=True) == config_from_dict(tiny_config()).to_dict(minimal=True)
     assert launcher.export_model_archive(run_id).stat().st_size > 10_000
     kinds = [e["kind"] for e in store.events(run_id)]
     assert kinds[0] == "launched" and kinds[-1] == COMPLETED and "train_begin" in kinds
@@ -62,7 +68,9 @@ def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text("review,stars\ngood,1\nbad,0\nfine,1\nawful,0\n")
     with pytest.raises(ConfigError) as info:
-        launcher.launch(tiny_config(dataset_name=None, train_file=str(data), text_column="body", label_column="stars"))
+        launcher.launch(
+            tiny_config(dataset_name=None, train_file=str(data), text_column="body", label_column="stars")
+        )
     assert info.value.field == "text_column" and "review" in info.value.message
     with pytest.raises(ConfigError):
         launcher.launch(tiny_config(learning_rate=-1))
@@ -71,7 +79,9 @@ def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):
 
 
 def test_stop_checkpoints_and_resume_continues_the_step_count(launcher):
-    config = tiny_config(max_train_samples=160, per_device_train_batch_size=8, num_train_epochs=6)  # 120 steps
+    config = tiny_config(
+        max_train_samples=160, per_device_train_batch_size=8, num_train_epochs=6
+    )  # 120 steps
     run_id = launcher.launch(config)
     wait_for(lambda: (launcher.store.get_run(run_id)["step"] or 0) >= 3, what="training to start")
     launcher.stop(run_id)
@@ -112,7 +122,11 @@ def test_dead_worker_found_by_a_later_launcher(runs_home):
 
     config_file.write_text(yaml.safe_dump(tiny_config(num_train_epochs=50)))
     out = subprocess.run(
-        [sys.executable, "-m", "trainer_core", "launch", str(config_file)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "trainer_core", "launch", str(config_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     run_id = out.stdout.strip()
     launcher = Launcher(home=runs_home)
@@ -138,7 +152,13 @@ def test_crash_in_the_worker_is_failed_with_its_traceback(launcher, tmp_path):
     broken.mkdir()
     from trainer_core.builtins import minilm_path as minilm_dir
 
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+    ):
         if (minilm_dir() / name).exists():
             (broken / name).write_bytes((minilm_dir() / name).read_bytes())
     (broken / "model.safetensors").write_bytes(b"\x00" * 64)

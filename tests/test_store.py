@@ -26,7 +26,13 @@ def test_run_lifecycle(store):
     store.update_run(run_id, status=RUNNING, pid=123, summary={"a": 1})
     store.heartbeat(run_id, step=5, epoch=0.5)
     run = store.get_run(run_id)
-    assert (run["status"], run["pid"], run["step"], run["epoch"], run["summary"]) == (RUNNING, 123, 5, 0.5, {"a": 1})
+    assert (run["status"], run["pid"], run["step"], run["epoch"], run["summary"]) == (
+        RUNNING,
+        123,
+        5,
+        0.5,
+        {"a": 1},
+    )
     store.request_stop(run_id)
     assert store.stop_requested(run_id) and store.get_run(run_id)["status"] == STOPPING
     assert store.finish_run_if_active(run_id, COMPLETED)
@@ -50,7 +56,9 @@ def test_url_forms(tmp_path):
 
 def test_points_keys_last_and_best(store):
     run_id = store.create_run("r", {})
-    store.log_metrics(run_id, {"loss": 0.9, "learning_rate": 1e-5, "note": "text", "nan": float("nan")}, step=10, epoch=0.1)
+    store.log_metrics(
+        run_id, {"loss": 0.9, "learning_rate": 1e-5, "note": "text", "nan": float("nan")}, step=10, epoch=0.1
+    )
     store.log_metrics(run_id, {"loss": 0.5}, step=20, epoch=0.2)
     store.log_metrics(run_id, {"eval_loss": 0.6, "eval_accuracy": 0.7}, step=20, epoch=1.0)
     store.log_metrics(run_id, {"eval_loss": 0.4, "eval_accuracy": 0.65}, step=40, epoch=2.0)
@@ -81,7 +89,9 @@ def test_downsampling_keeps_each_buckets_extremes(store):
         assert down["step"].iloc[0] < 1000 and down["step"].iloc[-1] > 99_000
     # Few points: returned as they are.
     assert len(store.get_series(run_id, "loss", max_points=200_000)) == 100_000
-    assert store.get_series(run_id, "loss", after_step=99_990)["step"].tolist() == list(range(99_991, 100_000))
+    assert store.get_series(run_id, "loss", after_step=99_990)["step"].tolist() == list(
+        range(99_991, 100_000)
+    )
 
 
 def test_downsampling_stays_exact_after_rewinding(store):

@@ -59,7 +59,9 @@ class StoreCallback(TrainerCallback):
         )
         self._beat(state, force=True)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs
+    ):
         if not state.is_world_process_zero or not logs:
             return
         values = {k: v for k, v in logs.items() if k != "epoch"}

@@ -48,7 +48,9 @@ class ModelArguments:
     )
     revision: str = field(
         default="main",
-        metadata={"help": "Hub revision (branch, tag or commit) of the checkpoint; ignored for local folders."},
+        metadata={
+            "help": "Hub revision (branch, tag or commit) of the checkpoint; ignored for local folders."
+        },
     )
     cache_dir: str | None = field(
         default=None,
@@ -80,7 +82,9 @@ class DataArguments:
     )
     train_file: str | None = field(
         default=None,
-        metadata={"help": "Local training file: .csv, .tsv, .json, .jsonl or .parquet (instead of dataset_name)."},
+        metadata={
+            "help": "Local training file: .csv, .tsv, .json, .jsonl or .parquet (instead of dataset_name)."
+        },
     )
     validation_file: str | None = field(
         default=None,
@@ -105,11 +109,15 @@ class DataArguments:
     )
     text_pair_column: str | None = field(
         default=None,
-        metadata={"help": "Column holding the second text for sentence-pair tasks such as MRPC. Empty: single text."},
+        metadata={
+            "help": "Column holding the second text for sentence-pair tasks such as MRPC. Empty: single text."
+        },
     )
     label_column: str | None = field(
         default=None,
-        metadata={"help": "Column holding the class label (strings or integers). Empty: guessed from the column names."},
+        metadata={
+            "help": "Column holding the class label (strings or integers). Empty: guessed from the column names."
+        },
     )
     validation_split_ratio: float = field(
         default=0.1,
@@ -146,7 +154,9 @@ class RunArguments:
     )
     early_stopping_threshold: float = field(
         default=0.0,
-        metadata={"help": "Minimum improvement of metric_for_best_model that resets early-stopping patience."},
+        metadata={
+            "help": "Minimum improvement of metric_for_best_model that resets early-stopping patience."
+        },
     )
 
 
@@ -276,7 +286,9 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     try:
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(None, f"config file {str(path)!r} is not valid {path.suffix[1:].upper() or 'YAML'}: {exc}") from exc
+        raise ConfigError(
+            None, f"config file {str(path)!r} is not valid {path.suffix[1:].upper() or 'YAML'}: {exc}"
+        ) from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -366,10 +378,20 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         empty = ("", "null") if str in args else ("", "none", "null")
         if isinstance(value, str) and value.strip().lower() in empty and type(None) in typing.get_args(hint):
             return None
-        if isinstance(value, str) and value.strip().startswith(("{", "[")) and (dict in args or typing.get_origin(args[0]) is dict):
+        if (
+            isinstance(value, str)
+            and value.strip().startswith(("{", "["))
+            and (dict in args or typing.get_origin(args[0]) is dict)
+        ):
             return _coerce(name, value, dict)
         for member in args:
-            if isinstance(member, type) and isinstance(value, member) and not isinstance(value, bool) or member is bool and isinstance(value, bool):
+            if (
+                isinstance(member, type)
+                and isinstance(value, member)
+                and not isinstance(value, bool)
+                or member is bool
+                and isinstance(value, bool)
+            ):
                 return value
         errors = []
         # Try the scalar members first so '3' becomes 3 for `int | str` fields.
@@ -457,7 +479,12 @@ def _resolve_relative_paths(values: dict[str, Any], base: Path) -> None:
     # absolute so the worker (and a later replay from another directory) finds the same files.
     for key in ("train_file", "validation_file", "model_name_or_path", "tokenizer_name"):
         value = values.get(key)
-        if not isinstance(value, str) or not value or value.startswith("builtin:") or Path(value).is_absolute():
+        if (
+            not isinstance(value, str)
+            or not value
+            or value.startswith("builtin:")
+            or Path(value).is_absolute()
+        ):
             continue
         for candidate in (Path(value).expanduser(), base / value):
             if candidate.exists():
@@ -473,14 +500,18 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
         if value is None:
             return
         if value < 0 or (value == 0 and not allow_zero):
-            raise ConfigError(name, f"must be {'zero or more' if allow_zero else 'greater than 0'}, got {value}")
+            raise ConfigError(
+                name, f"must be {'zero or more' if allow_zero else 'greater than 0'}, got {value}"
+            )
 
     # Model
     model = v.get("model_name_or_path")
     if not model or not str(model).strip():
         raise ConfigError("model_name_or_path", "choose a checkpoint: a built-in, a local folder or a Hub id")
     if str(model).startswith("builtin:") and model not in BUILTIN_MODELS:
-        raise ConfigError("model_name_or_path", f"unknown built-in {model!r}; choose one of {', '.join(BUILTIN_MODELS)}")
+        raise ConfigError(
+            "model_name_or_path", f"unknown built-in {model!r}; choose one of {', '.join(BUILTIN_MODELS)}"
+        )
     if not str(model).startswith("builtin:") and looks_like_path(str(model)):
         path = Path(str(model)).expanduser()
         if not path.is_dir():
@@ -494,11 +525,18 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
     # Data
     dataset, train_file = v.get("dataset_name"), v.get("train_file")
     if dataset and train_file:
-        raise ConfigError("train_file", "give either dataset_name or train_file, not both (clear dataset_name to use a file)")
+        raise ConfigError(
+            "train_file",
+            "give either dataset_name or train_file, not both (clear dataset_name to use a file)",
+        )
     if not dataset and not train_file:
-        raise ConfigError("dataset_name", "choose a dataset: a built-in, a Hub dataset id, or a local train_file")
+        raise ConfigError(
+            "dataset_name", "choose a dataset: a built-in, a Hub dataset id, or a local train_file"
+        )
     if dataset and str(dataset).startswith("builtin:") and dataset not in BUILTIN_DATASETS:
-        raise ConfigError("dataset_name", f"unknown built-in {dataset!r}; choose one of {', '.join(BUILTIN_DATASETS)}")
+        raise ConfigError(
+            "dataset_name", f"unknown built-in {dataset!r}; choose one of {', '.join(BUILTIN_DATASETS)}"
+        )
     if v.get("validation_file") and not train_file:
         raise ConfigError("validation_file", "a validation_file needs a train_file")
     for key in ("train_file", "validation_file"):
@@ -507,7 +545,9 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
             continue
         path = Path(value).expanduser()
         if path.suffix.lower() not in TABLE_EXTENSIONS and not (path.suffix.lower() == ".txt"):
-            raise ConfigError(key, f"{value!r} has an unsupported extension; use one of {', '.join(TABLE_EXTENSIONS)}")
+            raise ConfigError(
+                key, f"{value!r} has an unsupported extension; use one of {', '.join(TABLE_EXTENSIONS)}"
+            )
         if not path.is_file():
             raise ConfigError(key, f"file {value!r} does not exist")
     for key in ("text_column", "text_pair_column", "label_column"):
@@ -516,19 +556,26 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
     cols = [v.get("text_column"), v.get("text_pair_column"), v.get("label_column")]
     named = [c for c in cols if c]
     if len(named) != len(set(named)):
-        raise ConfigError("label_column", "text_column, text_pair_column and label_column must be different columns")
+        raise ConfigError(
+            "label_column", "text_column, text_pair_column and label_column must be different columns"
+        )
     ratio = v.get("validation_split_ratio")
     if ratio is not None and not 0 < ratio < 1:
         raise ConfigError("validation_split_ratio", f"must be between 0 and 1 (e.g. 0.1), got {ratio}")
     for key in ("max_train_samples", "max_eval_samples", "max_seq_length"):
         positive(key)
     if v.get("max_seq_length") is not None and v["max_seq_length"] > 8192:
-        raise ConfigError("max_seq_length", f"{v['max_seq_length']} tokens is more than any supported checkpoint takes; use 512 or less")
+        raise ConfigError(
+            "max_seq_length",
+            f"{v['max_seq_length']} tokens is more than any supported checkpoint takes; use 512 or less",
+        )
 
     # Optimisation
     positive("learning_rate")
     if v.get("learning_rate") is not None and v["learning_rate"] >= 1:
-        raise ConfigError("learning_rate", f"{v['learning_rate']} would diverge; fine-tuning uses values like 2e-5")
+        raise ConfigError(
+            "learning_rate", f"{v['learning_rate']} would diverge; fine-tuning uses values like 2e-5"
+        )
     for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         positive(key)
     positive("weight_decay", allow_zero=True)
@@ -547,9 +594,14 @@ def _validate_before_parse(v: dict[str, Any]) -> None:
     if v.get("fp16") and v.get("bf16"):
         raise ConfigError("fp16", "choose fp16 or bf16, not both")
     if v.get("fp16") and not _cuda_available():
-        raise ConfigError("fp16", "fp16 mixed precision needs a CUDA GPU and none is available; turn it off (or use bf16)")
+        raise ConfigError(
+            "fp16", "fp16 mixed precision needs a CUDA GPU and none is available; turn it off (or use bf16)"
+        )
     if v.get("load_best_model_at_end") and str(v.get("eval_strategy")) in ("no", "IntervalStrategy.NO"):
-        raise ConfigError("load_best_model_at_end", "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best")
+        raise ConfigError(
+            "load_best_model_at_end",
+            "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best",
+        )
     patience = v.get("early_stopping_patience")
     if patience is not None and patience < 1:
         raise ConfigError("early_stopping_patience", f"must be 1 or more, got {patience}")
@@ -567,7 +619,7 @@ def _cuda_available() -> bool:
 def _validate_combinations(config: RunConfig) -> None:
     t = config.training
     eval_strategy = _value(t.eval_strategy)
-    save_strategy = _value(t.save_strategy)
+    _value(t.save_strategy)
     metric = t.metric_for_best_model
     if metric is not None:
         bare = metric[5:] if metric.startswith("eval_") else metric
@@ -577,7 +629,10 @@ def _validate_combinations(config: RunConfig) -> None:
                 f"{metric!r} is not a reported metric; use one of {', '.join(REPORTED_METRICS)}",
             )
     if t.load_best_model_at_end and eval_strategy == "no":
-        raise ConfigError("load_best_model_at_end", "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best")
+        raise ConfigError(
+            "load_best_model_at_end",
+            "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best",
+        )
     if config.run.early_stopping_patience is not None:
         if eval_strategy == "no":
             raise ConfigError("early_stopping_patience", "needs an eval_strategy ('epoch' or 'steps')")

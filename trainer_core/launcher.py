@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import yaml
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
+from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
 from trainer_core.store import (
     ACTIVE_STATUSES,
     COMPLETED,
@@ -29,7 +31,6 @@ from trainer_core.store import (
     MetricsStore,
     new_run_id,
 )
-from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
 
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
 # the process is gone (SIGKILL, OOM killer, power loss) even if its pid was reused.
@@ -57,7 +58,9 @@ class Launcher:
     ):
         self.home = Path(home).expanduser().resolve() if home else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.store_url = store_url or os.environ.get("TRAINER_CORE_DB") or f"sqlite:///{self.home / 'metrics.db'}"
+        self.store_url = (
+            store_url or os.environ.get("TRAINER_CORE_DB") or f"sqlite:///{self.home / 'metrics.db'}"
+        )
         self.store = MetricsStore(self.store_url)
         self.stale_after_s = stale_after_s
         self._procs: dict[str, subprocess.Popen] = {}
@@ -65,7 +68,9 @@ class Launcher:
 
     # -- starting ------------------------------------------------------------------------------------
 
-    def launch(self, config: RunConfig | dict[str, Any], name: str | None = None, preflight: bool = True) -> str:
+    def launch(
+        self, config: RunConfig | dict[str, Any], name: str | None = None, preflight: bool = True
+    ) -> str:
         """Validate a config, record the run and start its worker; returns at once with the run id.
 
         Args:
@@ -108,7 +113,9 @@ class Launcher:
             cmd.append("--resume")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         with open(run_dir / LOG_FILE, "ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if resume else 'start'} ===\n".encode())
+            log.write(
+                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if resume else 'start'} ===\n".encode()
+            )
             log.flush()
             # A new session: the worker survives the dashboard or terminal that started it, and a Ctrl-C
             # there does not reach it.
@@ -137,7 +144,11 @@ class Launcher:
         if not self.store.has_run(run_id):
             return  # deleted while running
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+            name = (
+                signal.Signals(-code).name
+                if -code in signal.Signals._value2member_map_
+                else f"signal {-code}"
+            )
             hint = " (the out-of-memory killer sends SIGKILL)" if code == -signal.SIGKILL else ""
             error = f"worker process was killed by {name}{hint}"
         elif code == 0:
@@ -173,7 +184,9 @@ class Launcher:
                 continue
             why = "its worker process is gone" if gone else f"no heartbeat for {now - beat:.0f} s"
             error = f"worker stopped responding: {why} (killed, out of memory, or the machine restarted)"
-            if self.store.finish_run_if_active(run["id"], FAILED, error=error, traceback=self.log_tail(run["id"], 60)):
+            if self.store.finish_run_if_active(
+                run["id"], FAILED, error=error, traceback=self.log_tail(run["id"], 60)
+            ):
                 self.store.add_event(run["id"], FAILED, f"run failed: {error}")
                 failed.append(run["id"])
         return failed
@@ -211,10 +224,8 @@ class Launcher:
         pid = run.get("pid")
         if not pid or run.get("host") != socket.gethostname() or not _worker_alive(pid):
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         proc = self._procs.get(run["id"])
         if proc is not None:
             proc.wait(timeout=10)

@@ -20,7 +20,9 @@ def preflight(config: RunConfig) -> dict[str, Any]:
     from trainer_core.data import preview_dataset
     from trainer_core.models import inspect_checkpoint
 
-    checkpoint = inspect_checkpoint(config.model.model_name_or_path, trust_remote_code=config.model.trust_remote_code)
+    checkpoint = inspect_checkpoint(
+        config.model.model_name_or_path, trust_remote_code=config.model.trust_remote_code
+    )
     if not checkpoint.get("ok"):
         raise ConfigError("model_name_or_path", checkpoint.get("error") or "the checkpoint cannot be loaded")
     limit = checkpoint.get("max_position_embeddings")

@@ -301,7 +301,9 @@ class MetricsStore:
             where += " AND attempt = ?"
             params.append(expected_attempt)
         with self._write() as conn:
-            cur = conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE {where}", (*values, *params))
+            cur = conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE {where}", (*values, *params)
+            )
             return cur.rowcount > 0
 
     def heartbeat(self, run_id: str, step: int | None = None, epoch: float | None = None) -> None:
@@ -364,19 +366,23 @@ class MetricsStore:
         rollups = _rollup_rows(rows)
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)", rows
+                "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
             conn.executemany(_ROLLUP_UPSERT, rollups)
 
     def delete_points_after(self, run_id: str, step: int) -> int:
         """Drop points logged after ``step`` (a resume from an earlier checkpoint replays those steps)."""
         with self._write() as conn:
-            deleted = conn.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step)).rowcount
+            deleted = conn.execute(
+                "DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step)
+            ).rowcount
             # Rebuild the rollup buckets that held any dropped point from the raw points that remain.
             for width in ROLLUP_WIDTHS:
                 first = (step + 1) // width
                 conn.execute(
-                    "DELETE FROM metric_rollups WHERE run_id = ? AND width = ? AND bucket >= ?", (run_id, width, first)
+                    "DELETE FROM metric_rollups WHERE run_id = ? AND width = ? AND bucket >= ?",
+                    (run_id, width, first),
                 )
                 kept = conn.execute(
                     "SELECT run_id, key, step, epoch, value, wall_time FROM metrics "
@@ -427,9 +433,13 @@ class MetricsStore:
             )[0][0]
             if n > max_points:
                 lo = self._read(f"SELECT step FROM metrics WHERE {where} ORDER BY step LIMIT 1", params)[0][0]
-                hi = self._read(f"SELECT step FROM metrics WHERE {where} ORDER BY step DESC LIMIT 1", params)[0][0]
+                hi = self._read(f"SELECT step FROM metrics WHERE {where} ORDER BY step DESC LIMIT 1", params)[
+                    0
+                ][0]
                 return self._downsampled(where, params, lo, hi, max(1, max_points // 2))
-        rows = self._read(f"SELECT step, epoch, value, wall_time FROM metrics WHERE {where} ORDER BY step", params)
+        rows = self._read(
+            f"SELECT step, epoch, value, wall_time FROM metrics WHERE {where} ORDER BY step", params
+        )
         return pd.DataFrame(rows, columns=SERIES_COLUMNS)
 
     def _downsampled(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
@@ -440,7 +450,9 @@ class MetricsStore:
             return self._from_rollups(run_id, key, lo, hi, usable[-1], buckets)
         return self._downsampled_scan(where, params, lo, hi, buckets)
 
-    def _from_rollups(self, run_id: str, key: str, lo: int, hi: int, width: int, buckets: int) -> pd.DataFrame:
+    def _from_rollups(
+        self, run_id: str, key: str, lo: int, hi: int, width: int, buckets: int
+    ) -> pd.DataFrame:
         rows = self._read(
             "SELECT min_step, min_epoch, min_value, min_wall, max_step, max_epoch, max_value, max_wall "
             "FROM metric_rollups WHERE run_id = ? AND key = ? AND width = ? ORDER BY bucket",
@@ -458,7 +470,9 @@ class MetricsStore:
             picks.append(block[np.argmax(block[:, 6]), 4:8])
         frame = pd.DataFrame(np.array(picks).reshape(-1, 4), columns=SERIES_COLUMNS)
         frame["step"] = frame["step"].astype(np.int64)
-        return frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
+        return (
+            frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
+        )
 
     def _downsampled_scan(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
         # SQLite-specific: a bare column next to MIN()/MAX() comes from the row holding that extreme.
@@ -472,7 +486,9 @@ class MetricsStore:
             params + params,
         )
         frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
-        return frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
+        return (
+            frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
+        )
 
     def get_metrics(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None, max_points: int | None = None
@@ -530,7 +546,13 @@ class MetricsStore:
             (run_id, limit),
         )
         return [
-            {"id": r[0], "time": r[1], "kind": r[2], "message": r[3], "data": json.loads(r[4]) if r[4] else None}
+            {
+                "id": r[0],
+                "time": r[1],
+                "kind": r[2],
+                "message": r[3],
+                "data": json.loads(r[4]) if r[4] else None,
+            }
             for r in reversed(rows)
         ]
 
@@ -557,7 +579,9 @@ def _rollup_rows(rows: list[tuple], widths: Iterable[int] = ROLLUP_WIDTHS) -> li
     if len(rows) < 64:
         for width in widths:
             for run_id, key, step, epoch, value, wall in rows:
-                out.append((run_id, key, width, step // width, 1, step, epoch, value, wall, step, epoch, value, wall))
+                out.append(
+                    (run_id, key, width, step // width, 1, step, epoch, value, wall, step, epoch, value, wall)
+                )
         return out
     frame = pd.DataFrame(rows, columns=["run_id", "key", *SERIES_COLUMNS])
     for width in widths:
@@ -570,10 +594,19 @@ def _rollup_rows(rows: list[tuple], widths: Iterable[int] = ROLLUP_WIDTHS) -> li
         hi_epoch = hi["epoch"].astype(object).where(hi["epoch"].notna(), None)
         out.extend(
             zip(
-                lo["run_id"], lo["key"], [width] * len(lo), lo["bucket"].astype(int).tolist(), counts.tolist(),
-                lo["step"].astype(int).tolist(), lo_epoch.tolist(), lo["value"].astype(float).tolist(),
-                lo["wall_time"].astype(float).tolist(), hi["step"].astype(int).tolist(), hi_epoch.tolist(),
-                hi["value"].astype(float).tolist(), hi["wall_time"].astype(float).tolist(),
+                lo["run_id"],
+                lo["key"],
+                [width] * len(lo),
+                lo["bucket"].astype(int).tolist(),
+                counts.tolist(),
+                lo["step"].astype(int).tolist(),
+                lo_epoch.tolist(),
+                lo["value"].astype(float).tolist(),
+                lo["wall_time"].astype(float).tolist(),
+                hi["step"].astype(int).tolist(),
+                hi_epoch.tolist(),
+                hi["value"].astype(float).tolist(),
+                hi["wall_time"].astype(float).tolist(),
                 strict=True,
             )
         )

@@ -122,7 +122,9 @@ def train(
 
     summary = {
         **{k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))},
-        "final_metrics": {k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))},
+        "final_metrics": {
+            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
+        },
         "report": report,
         "label_names": label_names,
         "n_train": len(data.train),
@@ -175,15 +177,21 @@ def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) 
 
     def on_signal(signum, _frame):
         # SIGTERM/SIGINT become a graceful stop: checkpoint at the next step, then exit as "stopped".
-        store.add_event(run_id, "signal", f"received {signal.Signals(signum).name}; stopping at the next step")
+        store.add_event(
+            run_id, "signal", f"received {signal.Signals(signum).name}; stopping at the next step"
+        )
         stop_event.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
     done = threading.Event()
-    store.update_run(run_id, status=RUNNING, pid=os.getpid(), started_at=time.time(), heartbeat_at=time.time())
-    threading.Thread(target=_heartbeat_loop, args=(store, run_id, done), daemon=True, name="heartbeat").start()
+    store.update_run(
+        run_id, status=RUNNING, pid=os.getpid(), started_at=time.time(), heartbeat_at=time.time()
+    )
+    threading.Thread(
+        target=_heartbeat_loop, args=(store, run_id, done), daemon=True, name="heartbeat"
+    ).start()
     checkpoint = None
     try:
         config = load_config(Path(run_dir) / CONFIG_FILE)
@@ -193,9 +201,12 @@ def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) 
         store.add_event(
             run_id,
             "worker_start",
-            f"worker {os.getpid()} started" + (f", resuming from {Path(checkpoint).name}" if checkpoint else ""),
+            f"worker {os.getpid()} started"
+            + (f", resuming from {Path(checkpoint).name}" if checkpoint else ""),
         )
-        outcome = train(config, store, run_id, run_dir, resume_from_checkpoint=checkpoint, stop_event=stop_event)
+        outcome = train(
+            config, store, run_id, run_dir, resume_from_checkpoint=checkpoint, stop_event=stop_event
+        )
     except ConfigError as exc:
         _finish(store, run_id, FAILED, error=str(exc), traceback=traceback.format_exc())
         print(f"error: {exc}", file=sys.stderr)

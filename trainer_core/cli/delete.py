@@ -19,7 +19,10 @@ register = delete_command_parser
 def delete_command(args) -> int:
     launcher = launcher_from(args)
     run = launcher.store.get_run(args.run_id)
-    if not args.yes and input(f"delete run {args.run_id} ({run['name']}, {run['status']})? [y/N] ").lower() != "y":
+    if (
+        not args.yes
+        and input(f"delete run {args.run_id} ({run['name']}, {run['status']})? [y/N] ").lower() != "y"
+    ):
         print("not deleted")
         return 1
     launcher.delete(args.run_id)

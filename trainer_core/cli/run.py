@@ -8,7 +8,6 @@ import time
 from trainer_core.cli import launcher_from
 from trainer_core.cli.show import format_metrics
 
-
 _SHOWN = ("eval_loss", "eval_accuracy", "eval_f1", "eval_precision", "eval_recall")
 
 

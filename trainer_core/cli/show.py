@@ -38,7 +38,18 @@ def show_command(args) -> int:
     if args.json:
         out = {
             k: run[k]
-            for k in ("id", "name", "status", "created_at", "started_at", "finished_at", "pid", "host", "error", "run_dir")
+            for k in (
+                "id",
+                "name",
+                "status",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "pid",
+                "host",
+                "error",
+                "run_dir",
+            )
         }
         out.update(progress=progress, last_metrics=last, best_metrics=best, summary=run["summary"])
         print(json.dumps(out, indent=2, default=str))
@@ -47,7 +58,9 @@ def show_command(args) -> int:
     print(f"status   {run['status']}")
     total = progress["total_steps"] or "?"
     eta = f", ETA {progress['eta_s']:.0f} s" if progress["eta_s"] is not None else ""
-    print(f"progress step {progress['step']}/{total} ({progress['fraction'] * 100:.1f}%), epoch {progress['epoch'] or 0:.2f}{eta}")
+    print(
+        f"progress step {progress['step']}/{total} ({progress['fraction'] * 100:.1f}%), epoch {progress['epoch'] or 0:.2f}{eta}"
+    )
     if run["started_at"]:
         print(f"started  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['started_at']))}")
     if run["error"]:

@@ -9,7 +9,9 @@ def stop_command_parser(commands):
     parser = commands.add_parser("stop", help="checkpoint and stop a run at its next step")
     parser.add_argument("run_id")
     parser.add_argument("--wait", action="store_true", help="wait until the run has stopped")
-    parser.add_argument("--force", action="store_true", help="kill the worker now (resumes from the last checkpoint)")
+    parser.add_argument(
+        "--force", action="store_true", help="kill the worker now (resumes from the last checkpoint)"
+    )
     parser.set_defaults(func=stop_command)
     return parser
 
