@@ -1,0 +1,1 @@
+"""Streamlit dashboard for launching and monitoring fine-tuning runs (talks to ``trainer_core`` only)."""

@@ -1,0 +1,418 @@
+"""Every read the dashboard makes, and the few actions it takes, behind Streamlit's caches.
+
+One ``st.cache_resource`` factory owns the shared :class:`~trainer_core.launcher.Launcher` (and with it
+the store connection); everything else is a ``st.cache_data`` reader keyed by the runs folder, so a test
+(or a second dashboard) pointed at another ``TRAINER_CORE_HOME`` never sees this one's cache.
+
+Freshness policy: anything that can change while a run trains lives for about a second (one refresh of
+a live page); what a finished run recorded never changes, so its series, predictions and summaries are
+cached until the run changes (its ``finished_at`` or ``attempt`` is part of the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
+from trainer_core.launcher import Launcher
+from trainer_core.store import ACTIVE_STATUSES, COMPLETED
+
+LIVE_TTL_S = 1.0
+MAX_POINTS = 1000  # per plotted line; the store keeps each bucket's min and max, so spikes survive
+EVAL_KEYS = ("eval_accuracy", "eval_f1")
+UPLOADS = "uploads"
+
+# --------------------------------------------------------------------------------------------------
+# the shared handle
+# --------------------------------------------------------------------------------------------------
+
+
+def location() -> tuple[str, str | None]:
+    """(runs folder, store URL or None) as the environment names them right now."""
+    home = Path(os.environ.get("TRAINER_CORE_HOME", "runs")).expanduser().resolve()
+    return str(home), os.environ.get("TRAINER_CORE_DB") or None
+
+
+@st.cache_resource(show_spinner=False)
+def _launcher_for(home: str, store_url: str | None) -> Launcher:
+    launcher = Launcher(home=home, store_url=store_url)
+    # Runs whose worker died while no dashboard was watching still say "running": settle them now, so
+    # the first page shows the truth. Live workers are left alone and simply shown again.
+    launcher.reconcile()
+    return launcher
+
+
+def get_launcher() -> Launcher:
+    """The one Launcher of this runs folder (created, and reconciled, on first use)."""
+    return _launcher_for(*location())
+
+
+# --------------------------------------------------------------------------------------------------
+# runs
+# --------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _reconcile(loc: tuple[str, str | None]) -> list[str]:
+    # A worker can also die while the dashboard is up (OOM killer, a CLI-started run killed elsewhere);
+    # checking every ten seconds costs one process lookup per active run.
+    return _launcher_for(*loc).reconcile()
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _list_runs(loc: tuple[str, str | None]) -> list[dict[str, Any]]:
+    return _launcher_for(*loc).store.list_runs()
+
+
+def list_runs() -> list[dict[str, Any]]:
+    """All runs, newest first (at most a second old)."""
+    loc = location()
+    _reconcile(loc)
+    return _list_runs(loc)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def _get_run(loc: tuple[str, str | None], run_id: str) -> dict[str, Any] | None:
+    try:
+        return _launcher_for(*loc).store.get_run(run_id)
+    except RunNotFoundError:
+        return None
+
+
+def get_run(run_id: str) -> dict[str, Any] | None:
+    """One run, or None if it does not exist (deleted, or a stale link)."""
+    return _get_run(location(), run_id)
+
+
+def is_live(run: dict[str, Any]) -> bool:
+    return run["status"] in ACTIVE_STATUSES
+
+
+def _version(run: dict[str, Any]) -> tuple:
+    """What identifies a finished run's recorded data: a resume or a re-finish changes it."""
+    return run["id"], run.get("attempt"), run.get("finished_at")
+
+
+def progress(run: dict[str, Any]) -> dict[str, Any]:
+    """Step, fraction, epoch, elapsed and ETA (computed from the run row, no I/O)."""
+    return get_launcher().progress(run)
+
+
+def engine_status() -> dict[str, Any]:
+    """Counts for the sidebar's one-line status: runs by status and where they are kept."""
+    runs = list_runs()
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    launcher = get_launcher()
+    return {"counts": counts, "total": len(runs), "home": str(launcher.home), "store": launcher.store_url}
+
+
+# --------------------------------------------------------------------------------------------------
+# metric series
+# --------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=512)
+def _live_series(loc, run_id: str, key: str, max_points: int) -> pd.DataFrame:
+    return _launcher_for(*loc).store.get_series(run_id, key, max_points=max_points)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _final_series(loc, version: tuple, key: str, max_points: int) -> pd.DataFrame:
+    return _launcher_for(*loc).store.get_series(version[0], key, max_points=max_points)
+
+
+def series(run: dict[str, Any], key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """One metric of a run (step, epoch, value, wall_time), downsampled to about ``max_points``."""
+    if is_live(run):
+        return _live_series(location(), run["id"], key, max_points)
+    return _final_series(location(), _version(run), key, max_points)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=256)
+def _live_keys(loc, run_id: str) -> list[str]:
+    return _launcher_for(*loc).store.metric_keys(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _final_keys(loc, version: tuple) -> list[str]:
+    return _launcher_for(*loc).store.metric_keys(version[0])
+
+
+def metric_keys(run: dict[str, Any]) -> list[str]:
+    """Names of the series a run recorded."""
+    return _live_keys(location(), run["id"]) if is_live(run) else _final_keys(location(), _version(run))
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=512)
+def _live_best(loc, run_id: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    return _launcher_for(*loc).store.best_metrics(run_id, keys=list(keys))
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _final_best(loc, version: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
+    return _launcher_for(*loc).store.best_metrics(version[0], keys=list(keys))
+
+
+def best_metrics(run: dict[str, Any], keys: tuple[str, ...] = EVAL_KEYS) -> dict[str, Any]:
+    """Best point of each of ``keys``: key -> {value, step, epoch}."""
+    if is_live(run):
+        return _live_best(location(), run["id"], tuple(keys))
+    return _final_best(location(), _version(run), tuple(keys))
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=256)
+def _live_last(loc, run_id: str) -> dict[str, Any]:
+    return _launcher_for(*loc).store.last_metrics(run_id)
+
+
+def last_metrics(run: dict[str, Any]) -> dict[str, Any]:
+    """Each series' latest point."""
+    return _live_last(location(), run["id"])
+
+
+def metrics_long(runs: list[dict[str, Any]], key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """One metric of several runs in long form (run_id, key, step, epoch, value, wall_time)."""
+    frames = [series(run, key, max_points).assign(run_id=run["id"], key=key) for run in runs]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "key", "step", "epoch", "value", "wall_time"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# run folders: log, checkpoints, outcome
+# --------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
+def _log_tail(loc, run_id: str, lines: int, version: tuple | None) -> str:
+    return _launcher_for(*loc).log_tail(run_id, lines=lines)
+
+
+def log_tail(run: dict[str, Any], lines: int = 200) -> str:
+    """The last lines of the worker's log."""
+    return _log_tail(location(), run["id"], lines, None if is_live(run) else _version(run))
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
+def _checkpoints(loc, run_id: str, version: tuple | None) -> list[dict[str, Any]]:
+    return _launcher_for(*loc).checkpoints(run_id)
+
+
+def checkpoints(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return _checkpoints(location(), run["id"], None if is_live(run) else _version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _predictions(loc, version: tuple) -> pd.DataFrame | None:
+    return _launcher_for(*loc).predictions(version[0])
+
+
+def predictions(run: dict[str, Any]) -> pd.DataFrame | None:
+    """The final model's predictions on the validation split (completed runs only)."""
+    if run["status"] != COMPLETED:
+        return None
+    return _predictions(location(), _version(run))
+
+
+def model_dir(run: dict[str, Any]) -> Path | None:
+    return get_launcher().model_dir(run["id"]) if run["status"] == COMPLETED else None
+
+
+def model_archive(run_id: str) -> Callable[[], bytes]:
+    """A no-argument function returning the fine-tuned model as zip bytes, for st.download_button.
+
+    The launcher is captured here, in the script thread: the download button calls the function on
+    its own thread, where Streamlit's caches are not available.
+    """
+    launcher = get_launcher()
+
+    def build() -> bytes:
+        return launcher.export_model_archive(run_id).read_bytes()
+
+    return build
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
+def _events(loc, run_id: str) -> list[dict[str, Any]]:
+    return _launcher_for(*loc).store.events(run_id, limit=100)
+
+
+def events(run_id: str) -> list[dict[str, Any]]:
+    """The run's lifecycle events (launched, resumed, stop requested, failed ...), oldest first."""
+    return _events(location(), run_id)
+
+
+def config_of(run_id: str) -> dict[str, Any]:
+    """The run's saved flat config (what cloning pre-fills the form with)."""
+    return get_launcher().config_of(run_id)
+
+
+def finished_models() -> list[dict[str, Any]]:
+    """Completed runs with a saved model, for "fine-tune further" (id, name, path)."""
+    out = []
+    for run in list_runs():
+        if run["status"] != COMPLETED:
+            continue
+        path = (run.get("summary") or {}).get("model_dir") or str(Path(run.get("run_dir") or "") / "model")
+        if Path(path, "config.json").is_file():
+            out.append({"id": run["id"], "name": run["name"], "path": path})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints, datasets and inference (the New run and Run pages)
+# --------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=64)
+def inspect_checkpoint(name: str) -> dict[str, Any]:
+    """What a checkpoint is (architecture, size) or why it cannot be used; never raises."""
+    from trainer_core.models import inspect_checkpoint as inspect
+
+    return inspect(name)
+
+
+def _file_stamp(path: str | None) -> float | None:
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
+    from trainer_core.config import config_from_dict
+    from trainer_core.data import preview_dataset
+
+    try:
+        # The same coercion and checks a launch applies (a missing file, a bad ratio ...), on the field.
+        args = config_from_dict(json.loads(data_args_json)).data
+    except ConfigError as exc:
+        return {"ok": False, "error": exc.to_dict()}
+    return preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
+
+
+def preview_dataset(data_args: dict[str, Any], checkpoint: str | None, seed: int = 42) -> dict[str, Any]:
+    """First rows, resolved columns, label counts, split sizes and token statistics of a dataset.
+
+    Args:
+        data_args: the DataArguments keys of a flat config.
+        checkpoint: when given, token lengths are measured with its tokenizer.
+    Returns:
+        ``trainer_core.data.preview_dataset``'s dict; ``ok`` False with ``error`` {field, message} when
+        the arguments or the data are unusable. Cached by the arguments and the data files'
+        modification times, so a file edited on disk is read again.
+    """
+    stamps = (_file_stamp(data_args.get("train_file")), _file_stamp(data_args.get("validation_file")))
+    return _preview(json.dumps(data_args, sort_keys=True, default=str), checkpoint, int(seed), stamps)
+
+
+def preview_available() -> bool:
+    """False while trainer_core.data is not installed in this checkout (the form still works)."""
+    try:
+        import trainer_core.data  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _predictor(path: str, stamp: float | None):
+    from trainer_core.inference import Predictor
+
+    return Predictor.from_dir(path)
+
+
+def predict(model_path: Path, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
+    """Label typed text with a run's fine-tuned model (loaded once and kept)."""
+    predictor = _predictor(str(model_path), _file_stamp(str(Path(model_path) / "config.json")))
+    return predictor.predict(texts, text_pairs=pairs)
+
+
+def validate(form: dict[str, Any]):
+    """The RunConfig a form's values make. Raises ConfigError naming the first field at fault."""
+    from trainer_core.config import config_from_dict
+
+    return config_from_dict(form)
+
+
+@st.cache_data(show_spinner=False)
+def field_help() -> dict[str, str]:
+    """Each config field's own help text (from the argument dataclasses)."""
+    from trainer_core.config import field_help as help_texts
+
+    return help_texts()
+
+
+def save_upload(name: str, content: bytes) -> str:
+    """Keep an uploaded data file under ``<home>/uploads`` and return its path.
+
+    The name is prefixed with a hash of the content: the same upload is written once however often the
+    page reruns, and two different files with the same name do not overwrite each other.
+    """
+    digest = hashlib.sha256(content).hexdigest()[:10]
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "data.csv"
+    folder = get_launcher().home / UPLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}-{safe}"
+    if not path.is_file():
+        tmp = path.with_suffix(path.suffix + ".partial")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# actions (each clears the caches it makes stale)
+# --------------------------------------------------------------------------------------------------
+
+
+def _runs_changed() -> None:
+    _list_runs.clear()
+    _get_run.clear()
+
+
+def launch(form: dict[str, Any], name: str | None) -> str:
+    """Validate, preflight and start a run in a worker process; returns its id at once.
+
+    Raises:
+        ConfigError: the config, checkpoint or data is unusable (nothing was started).
+    """
+    run_id = get_launcher().launch(form, name=name or None)
+    _runs_changed()
+    return run_id
+
+
+def stop(run_id: str) -> None:
+    get_launcher().stop(run_id)
+    _runs_changed()
+
+
+def resume(run_id: str) -> str:
+    run_id = get_launcher().resume(run_id)
+    _runs_changed()
+    return run_id
+
+
+def delete(run_id: str) -> None:
+    get_launcher().delete(run_id)
+    _runs_changed()
+
+
+def rename(run_id: str, name: str) -> None:
+    get_launcher().rename(run_id, name)
+    _runs_changed()
+
+
+ACTION_ERRORS = (ConfigError, RunNotFoundError, RunStateError)

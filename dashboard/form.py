@@ -1,0 +1,382 @@
+"""The New run form's model: widget values <-> the flat run config, with no Streamlit in it.
+
+The page keeps one value per widget in session state under ``new.<name>``; :func:`form_to_config` turns
+those values into the flat mapping ``config_from_dict`` takes (the same one a YAML file holds), and
+:func:`config_to_form` goes back, for cloning a run into the form.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from trainer_core.config import BUILTIN_DATASETS, BUILTIN_MODELS, looks_like_path
+
+PREFIX = "new."
+
+MODEL_SOURCES = ("Built-in", "Hugging Face Hub", "Local folder", "Finished run")
+DATA_SOURCES = ("Built-in", "Hugging Face Hub", "Upload a file", "File on this machine")
+UPLOAD_TYPES = ["csv", "tsv", "json", "jsonl", "parquet"]
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+)
+LOGGING_STRATEGIES = ("steps", "epoch", "no")
+EVAL_STRATEGIES = ("epoch", "steps", "no")
+SAVE_STRATEGIES = ("epoch", "steps", "best", "no")
+BEST_METRICS = ("accuracy", "f1", "precision", "recall", "loss")
+BUILTIN_MODEL_NOTES = {
+    "builtin:minilm-l6": "MiniLM-L6 (pretrained all-MiniLM-L6-v2, 22M parameters, offline)",
+    "builtin:tiny-bert": "tiny-bert (random 2-layer BERT, for smoke tests)",
+}
+BUILTIN_DATASET_NOTES = {"builtin:rotten-tomatoes": "Rotten Tomatoes (4.9k movie reviews, fresh / rotten)"}
+
+# Widget name -> initial value. Training values match TrainingArguments' defaults (with the project's
+# TRAINING_DEFAULTS), so the YAML shown for an untouched form lists only what the user chose.
+DEFAULTS: dict[str, Any] = {
+    "model_source": MODEL_SOURCES[0],
+    "model_builtin": BUILTIN_MODELS[0],
+    "model_hub": "",
+    "model_local": "",
+    "model_run": None,
+    "data_source": DATA_SOURCES[0],
+    "data_builtin": BUILTIN_DATASETS[0],
+    "data_hub": "",
+    "data_hub_config": "",
+    "train_split": "train",
+    "validation_split": "",
+    "upload_train": None,
+    "upload_validation": None,
+    "train_file": "",
+    "validation_file": "",
+    "text_column": None,
+    "text_pair_column": None,
+    "label_column": None,
+    "validation_split_ratio": 0.1,
+    "max_train_samples": None,
+    "max_eval_samples": None,
+    "max_seq_length": 128,
+    "learning_rate": "5e-5",
+    "num_train_epochs": 3.0,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 8,
+    "weight_decay": 0.0,
+    "warmup_ratio": 0.0,
+    "lr_scheduler_type": "linear",
+    "seed": 42,
+    "gradient_accumulation_steps": 1,
+    "logging_strategy": "steps",
+    "logging_steps": 10,
+    "eval_strategy": "epoch",
+    "eval_steps": 100,
+    "save_strategy": "epoch",
+    "save_steps": 500,
+    "fp16": False,
+    "bf16": False,
+    "early_stopping_patience": None,
+    "load_best_model_at_end": False,
+    "metric_for_best_model": "accuracy",
+    "advanced_json": "",
+    "run_name": "",
+}
+# Widgets whose value is the config value of the same name, unchanged.
+DIRECT_KEYS = (
+    "text_column",
+    "text_pair_column",
+    "label_column",
+    "validation_split_ratio",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_seq_length",
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "weight_decay",
+    "lr_scheduler_type",
+    "seed",
+    "gradient_accumulation_steps",
+    "logging_strategy",
+    "eval_strategy",
+    "save_strategy",
+    "fp16",
+    "bf16",
+    "early_stopping_patience",
+    "load_best_model_at_end",
+)
+# Number widgets and the type they hold (Streamlit refuses an int value in a float widget and back).
+NUMBER_TYPES: dict[str, type] = {
+    "validation_split_ratio": float,
+    "max_train_samples": int,
+    "max_eval_samples": int,
+    "max_seq_length": int,
+    "num_train_epochs": float,
+    "per_device_train_batch_size": int,
+    "per_device_eval_batch_size": int,
+    "weight_decay": float,
+    "warmup_ratio": float,
+    "seed": int,
+    "gradient_accumulation_steps": int,
+    "logging_steps": int,
+    "eval_steps": int,
+    "save_steps": int,
+    "early_stopping_patience": int,
+}
+# Select widgets and their options; a cloned value outside them goes to the advanced box instead.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "lr_scheduler_type": SCHEDULERS,
+    "logging_strategy": LOGGING_STRATEGIES,
+    "eval_strategy": EVAL_STRATEGIES,
+    "save_strategy": SAVE_STRATEGIES,
+}
+# Config keys the form's widgets own; anything else a cloned config sets goes to the advanced box.
+FORM_CONFIG_KEYS = frozenset(
+    DIRECT_KEYS
+    + (
+        "model_name_or_path",
+        "dataset_name",
+        "dataset_config_name",
+        "train_split",
+        "validation_split",
+        "train_file",
+        "validation_file",
+        "logging_steps",
+        "eval_steps",
+        "save_steps",
+        "metric_for_best_model",
+        "warmup_steps",
+    )
+)
+# Keys that are per-run by construction and never worth pre-filling.
+NOT_CLONED = ("output_dir", "logging_dir", "run_name")
+# Where an error about a config key is shown when the key has no widget of its own.
+SLOT_ALIASES = {
+    "warmup_steps": "warmup_ratio",
+    "tokenizer_name": "model_name_or_path",
+    "revision": "model_name_or_path",
+    "trust_remote_code": "model_name_or_path",
+    "early_stopping_threshold": "early_stopping_patience",
+    "max_steps": "num_train_epochs",
+    # TrainingArguments rejects bf16 on a machine without support with a message naming use_cpu.
+    "use_cpu": "bf16",
+}
+
+
+def key(name: str) -> str:
+    """The session-state key of a form widget."""
+    return PREFIX + name
+
+
+def model_name(values: Mapping[str, Any]) -> str:
+    """The checkpoint the form names (model_name_or_path)."""
+    source = values.get("model_source")
+    if source == "Hugging Face Hub":
+        return (values.get("model_hub") or "").strip()
+    if source == "Local folder":
+        return (values.get("model_local") or "").strip()
+    if source == "Finished run":
+        return (values.get("model_run") or "").strip()
+    return values.get("model_builtin") or BUILTIN_MODELS[0]
+
+
+def data_args(values: Mapping[str, Any], with_columns: bool = True) -> dict[str, Any]:
+    """The DataArguments part of the config (what the dataset preview needs)."""
+    source = values.get("data_source")
+    out: dict[str, Any] = {"dataset_name": None, "train_file": None, "validation_file": None}
+    if source == "Hugging Face Hub":
+        out["dataset_name"] = (values.get("data_hub") or "").strip() or None
+        out["dataset_config_name"] = (values.get("data_hub_config") or "").strip() or None
+        out["train_split"] = (values.get("train_split") or "").strip() or "train"
+        out["validation_split"] = (values.get("validation_split") or "").strip() or None
+    elif source == "Upload a file":
+        out["train_file"] = values.get("upload_train") or None
+        out["validation_file"] = values.get("upload_validation") or None
+    elif source == "File on this machine":
+        out["train_file"] = (values.get("train_file") or "").strip() or None
+        out["validation_file"] = (values.get("validation_file") or "").strip() or None
+    else:
+        out["dataset_name"] = values.get("data_builtin") or BUILTIN_DATASETS[0]
+    for name in ("validation_split_ratio", "max_train_samples", "max_eval_samples", "max_seq_length"):
+        out[name] = values.get(name)
+    if with_columns:
+        for name in ("text_column", "text_pair_column", "label_column"):
+            out[name] = values.get(name) or None
+    return out
+
+
+def dataset_signature(v: Mapping[str, Any]) -> str:
+    """What identifies the dataset the form names (a change means the column mapping must be guessed anew)."""
+    args = data_args(v, with_columns=False)
+    keys = (
+        "dataset_name",
+        "dataset_config_name",
+        "train_split",
+        "validation_split",
+        "train_file",
+        "validation_file",
+    )
+    return json.dumps({k: args.get(k) for k in keys}, sort_keys=True)
+
+
+def parse_advanced(text: str | None) -> dict[str, Any]:
+    """The advanced box's JSON object. Raises ValueError with a readable message."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        raise ValueError('write a JSON object of field: value pairs, e.g. {"max_grad_norm": 0.5}')
+    return value
+
+
+def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], set[str]]:
+    """Build the flat run config from the form's values.
+
+    Returns:
+        (config, errors, advanced_keys): errors maps a field to a problem found before validation (the
+        advanced box's JSON); advanced_keys are the fields the advanced box set, whose errors belong
+        next to that box.
+    """
+    errors: dict[str, str] = {}
+    config: dict[str, Any] = {"model_name_or_path": model_name(values)}
+    config.update(data_args(values))
+    for name in DIRECT_KEYS:
+        value = values.get(name)
+        if name in ("text_column", "text_pair_column", "label_column") and not value:
+            value = None
+        config[name] = value
+    config["warmup_steps"] = float(values.get("warmup_ratio") or 0.0)
+    for strategy, steps in (
+        ("logging_strategy", "logging_steps"),
+        ("eval_strategy", "eval_steps"),
+        ("save_strategy", "save_steps"),
+    ):
+        if values.get(strategy) == "steps":
+            config[steps] = values.get(steps)
+    if values.get("load_best_model_at_end") or values.get("early_stopping_patience") is not None:
+        config["metric_for_best_model"] = values.get("metric_for_best_model")
+    try:
+        advanced = parse_advanced(values.get("advanced_json"))
+    except ValueError as exc:
+        errors["advanced_json"] = str(exc)
+        advanced = {}
+    config.update(advanced)
+    return config, errors, set(advanced)
+
+
+def slot_for(field: str | None, slots: set[str] | frozenset[str], advanced_keys: set[str]) -> str:
+    """Which widget an error about ``field`` is shown under ('general' when none fits)."""
+    if field in advanced_keys:
+        return "advanced_json"
+    if field in slots:
+        return field
+    alias = SLOT_ALIASES.get(field or "")
+    if alias in slots:
+        return alias
+    return "general"
+
+
+def config_to_form(
+    config: Mapping[str, Any],
+    finished_models: list[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Form values that reproduce ``config`` (a run's flat config, ideally its minimal form).
+
+    Args:
+        config: flat config; keys the form has no widget for go to the advanced JSON box.
+        finished_models: [{id, name, path}] of completed runs, so a checkpoint that is a finished run's
+            model is shown as "Finished run" (the widget's value is the model's path) rather than as a
+            bare folder.
+    Returns:
+        A complete set of form values (defaults where the config says nothing).
+    """
+    values = dict(DEFAULTS)
+    model = str(config.get("model_name_or_path") or BUILTIN_MODELS[0])
+    by_path = {str(m["path"]).rstrip("/"): m for m in finished_models or []}
+    if model.startswith("builtin:"):
+        values.update(model_source=MODEL_SOURCES[0], model_builtin=model)
+    elif model.rstrip("/") in by_path:
+        values.update(model_source="Finished run", model_run=by_path[model.rstrip("/")]["path"])
+    elif looks_like_path(model):
+        values.update(model_source="Local folder", model_local=model)
+    else:
+        values.update(model_source="Hugging Face Hub", model_hub=model)
+
+    dataset, train_file = config.get("dataset_name"), config.get("train_file")
+    if train_file:
+        values.update(
+            data_source="File on this machine",
+            train_file=train_file,
+            validation_file=config.get("validation_file") or "",
+        )
+    elif dataset and str(dataset).startswith("builtin:"):
+        values.update(data_source=DATA_SOURCES[0], data_builtin=dataset)
+    elif dataset:
+        values.update(
+            data_source="Hugging Face Hub",
+            data_hub=dataset,
+            data_hub_config=config.get("dataset_config_name") or "",
+            train_split=config.get("train_split") or "train",
+            validation_split=config.get("validation_split") or "",
+        )
+
+    advanced: dict[str, Any] = {}
+    for name in DIRECT_KEYS + ("logging_steps", "eval_steps", "save_steps"):
+        if name not in config:
+            continue
+        value = _as_widget_value(name, config[name])
+        if value is _UNSAYABLE:
+            advanced[name] = config[name]  # e.g. logging_steps 0.1 (a ratio): only the JSON box can say it
+        else:
+            values[name] = value
+    if "learning_rate" in config:
+        values["learning_rate"] = _number_text(config["learning_rate"])
+    metric = config.get("metric_for_best_model")
+    if metric:
+        bare = str(metric).removeprefix("eval_")
+        values["metric_for_best_model"] = bare if bare in BEST_METRICS else DEFAULTS["metric_for_best_model"]
+
+    advanced.update({k: v for k, v in config.items() if k not in FORM_CONFIG_KEYS and k not in NOT_CLONED})
+    if metric and advanced.get("greater_is_better") == (not str(metric).endswith("loss")):
+        del advanced["greater_is_better"]  # TrainingArguments derives it from the metric; not a user choice
+    warmup = config.get("warmup_steps")
+    if isinstance(warmup, (int, float)) and not isinstance(warmup, bool):
+        if 0 <= warmup < 1:
+            values["warmup_ratio"] = float(warmup)
+        else:  # a step count, not a ratio: the ratio widget cannot say it, the advanced box can
+            advanced["warmup_steps"] = int(warmup) if float(warmup).is_integer() else warmup
+    values["advanced_json"] = json.dumps(advanced, indent=2, default=str) if advanced else ""
+    return values
+
+
+_UNSAYABLE = object()
+
+
+def _as_widget_value(name: str, value: Any) -> Any:
+    """``value`` in the type its widget holds, or _UNSAYABLE when the widget cannot show it."""
+    if name in CHOICES:
+        return value if value in CHOICES[name] else _UNSAYABLE
+    kind = NUMBER_TYPES.get(name)
+    if kind is None or value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _UNSAYABLE
+    if kind is int:
+        return int(value) if float(value).is_integer() else _UNSAYABLE
+    return float(value)
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,151 @@
+"""Compare: overlay any metric of several runs, rank them, and see how their configs differ."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.figures import X_AXES, compare_figure
+from dashboard.tables import (
+    comparable_config,
+    config_diff_table,
+    format_duration,
+    rank_runs,
+    run_labels,
+    status_label,
+)
+from trainer_core.config import config_diff
+from trainer_core.store import ACTIVE_STATUSES, COMPLETED
+
+REFRESH_S = 2.0
+MAX_RUNS = 10
+# Shown first in the metric pickers: what people compare most.
+PREFERRED = ("eval_accuracy", "eval_f1", "eval_loss", "loss", "learning_rate", "grad_norm")
+
+
+def default_selection(runs: list[dict]) -> list[str]:
+    """The latest completed runs, or simply the latest runs when fewer than two completed."""
+    completed = [r["id"] for r in runs if r["status"] == COMPLETED]
+    return (completed if len(completed) >= 2 else [r["id"] for r in runs])[:3]
+
+
+def ordered_keys(keys: set[str]) -> list[str]:
+    return [k for k in PREFERRED if k in keys] + sorted(keys - set(PREFERRED))
+
+
+def render_chart(run_ids: list[str], labels: dict) -> None:
+    """The overlaid curves; refreshed on a timer only while one of the runs is still training."""
+    runs = [r for r in (data.get_run(i) for i in run_ids) if r is not None]
+    keys: set[str] = set()
+    for run in runs:
+        keys.update(data.metric_keys(run))
+    if not keys:
+        st.info("None of these runs has logged a metric yet.")
+        return
+    options = ordered_keys(keys)
+    if st.session_state.get("compare.metric") not in options:
+        st.session_state["compare.metric"] = options[0]
+    c1, c2, c3 = st.columns([2, 2, 2])
+    metric = c1.selectbox("Metric", options, key="compare.metric")
+    x = c2.radio("X axis", list(X_AXES), key="compare.x", horizontal=True, format_func=X_AXES.get)
+    smoothing = c3.slider(
+        "Smoothing",
+        0.0,
+        0.99,
+        key="compare.smoothing",
+        step=0.01,
+        help="Exponential moving average (TensorBoard's); raw curves stay visible, faint.",
+    )
+    long = data.metrics_long(runs, metric)
+    origins = {r["id"]: r.get("started_at") for r in runs}
+    st.plotly_chart(
+        compare_figure(long, metric, x=x, smoothing=smoothing, labels=labels, origins=origins),
+        key="compare.chart",
+        config={"displaylogo": False},
+    )
+
+
+@st.fragment(run_every=REFRESH_S)
+def render_live_chart(run_ids: list[str], labels: dict) -> None:
+    render_chart(run_ids, labels)
+
+
+def render_ranking(runs: list[dict], labels: dict) -> None:
+    st.subheader("Ranking")
+    keys: set[str] = set()
+    for run in runs:
+        keys.update(k for k in data.metric_keys(run) if k.startswith("eval_"))
+    options = ordered_keys(keys) or ["eval_accuracy"]
+    if st.session_state.get("compare.rank_metric") not in options:
+        st.session_state["compare.rank_metric"] = options[0]
+    metric = st.selectbox("Rank by (best value of each run)", options, key="compare.rank_metric")
+    best = {r["id"]: data.best_metrics(r, (metric,)).get(metric) for r in runs}
+    extra = {}
+    for r in runs:
+        prog = data.progress(r)
+        extra[r["id"]] = {
+            "Status": status_label(r["status"]),
+            "Duration": format_duration(prog.get("elapsed_s")),
+        }
+    table = rank_runs(best, metric, labels, extra)
+    st.dataframe(
+        table,
+        hide_index=True,
+        placeholder="—",
+        key="compare.ranking",
+        column_config={
+            metric: st.column_config.NumberColumn(metric, format="%.4f"),
+            "Epoch": st.column_config.NumberColumn("Epoch", format="%.2f"),
+        },
+    )
+
+
+def render_config_diff(runs: list[dict], labels: dict) -> None:
+    st.subheader("Config differences")
+    if len(runs) < 2:
+        st.info("Choose a second run to see how the configs differ.")
+        return
+    diff = config_diff({r["id"]: comparable_config(r.get("config") or {}) for r in runs})
+    if not diff:
+        st.info("These runs have the same config.")
+        return
+    st.caption(f"Only the {len(diff)} fields that differ; everything else is the same in every selected run.")
+    st.dataframe(config_diff_table(diff, labels), key="compare.diff")
+
+
+def main() -> None:
+    st.title("Compare runs")
+    runs = data.list_runs()
+    if not runs:
+        st.info(
+            "Nothing to compare yet: start two runs with different settings, then come back.",
+            icon=":material/rocket_launch:",
+        )
+        st.page_link(state.NEW_RUN_PAGE, label="Start a new run", icon=":material/add_circle:")
+        return
+    labels = run_labels(runs)
+    ids = [r["id"] for r in runs]
+    chosen = [i for i in st.session_state.get(state.COMPARE_KEY) or default_selection(runs) if i in ids]
+    st.session_state[state.COMPARE_KEY] = chosen
+    run_ids = st.multiselect(
+        "Runs",
+        ids,
+        key=state.COMPARE_KEY,
+        max_selections=MAX_RUNS,
+        persist_state="session",
+        format_func=lambda i: f"{labels[i]} · {i}",
+        placeholder="Choose runs to compare",
+    )
+    if not run_ids:
+        st.info("Choose two or more runs above.")
+        return
+    selected = [r for r in runs if r["id"] in run_ids]
+    if any(r["status"] in ACTIVE_STATUSES for r in selected):
+        render_live_chart(run_ids, labels)
+    else:
+        render_chart(run_ids, labels)
+    render_ranking(selected, labels)
+    render_config_diff(selected, labels)
+
+
+main()

@@ -1,0 +1,175 @@
+"""Runs: every run in one live table, with filters and the actions that apply to one run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state
+from dashboard.tables import filter_runs, run_labels, runs_table, status_label
+from trainer_core.store import ACTIVE_STATUSES, ALL_STATUSES, FAILED, STOPPED
+
+REFRESH_S = 2.0
+SELECTED = "runs.selected"
+
+
+@st.fragment(run_every=REFRESH_S)
+def render_empty() -> None:
+    if data.list_runs():
+        st.rerun()  # a run started elsewhere (another tab, the CLI): show the table
+    st.info(
+        "No runs yet. Start one from **New run**: the built-in MiniLM checkpoint and Rotten Tomatoes "
+        "reviews are preselected, so a first run is two clicks away.",
+        icon=":material/rocket_launch:",
+    )
+    st.page_link(state.NEW_RUN_PAGE, label="Start a new run", icon=":material/add_circle:")
+    st.caption(
+        "Or from a terminal: `python -m trainer_core launch config.yaml` — runs started there show up here too."
+    )
+
+
+def render_filters() -> None:
+    c1, c2 = st.columns([2, 3])
+    c1.multiselect(
+        "Status",
+        ALL_STATUSES,
+        key="runs.status",
+        placeholder="All statuses",
+        persist_state="session",
+        format_func=status_label,
+    )
+    c2.text_input(
+        "Search", key="runs.search", placeholder="name, id, checkpoint or dataset", persist_state="session"
+    )
+
+
+@st.fragment(run_every=REFRESH_S)
+def render_table() -> None:
+    """The table refreshes on its own every couple of seconds; the rest of the page does not rerun."""
+    runs = data.list_runs()
+    shown = filter_runs(runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", ""))
+    if not shown:
+        st.info("No run matches these filters.")
+        return
+    progress = {r["id"]: data.progress(r) for r in shown}
+    best = {r["id"]: data.best_metrics(r) for r in shown}
+    table = runs_table(shown, progress, best)
+    event = st.dataframe(
+        table,
+        placeholder="—",
+        key="runs.table",
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_order=[c for c in table.columns if c != "id"],
+        column_config={
+            "Progress": st.column_config.ProgressColumn(
+                "Progress", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "LR": st.column_config.NumberColumn("LR", format="%.0e"),
+            "Epochs": st.column_config.NumberColumn("Epochs", format="%g"),
+            "Best acc": st.column_config.NumberColumn(
+                "Best acc", format="%.3f", help="Best eval accuracy so far"
+            ),
+            "Best F1": st.column_config.NumberColumn("Best F1", format="%.3f", help="Best eval F1 so far"),
+            "Started": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    st.caption(
+        f"{len(shown)} of {len(runs)} runs · refreshed every {REFRESH_S:g} s · click a row to act on it"
+    )
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        picked = table.index[rows[0]]
+        if picked != st.session_state.get("runs._last_pick"):
+            # Only a new click moves the action bar, so choosing there afterwards is not overridden.
+            st.session_state["runs._last_pick"] = picked
+            st.session_state[SELECTED] = picked
+            st.rerun()  # the action bar lives outside this fragment
+
+
+def render_actions(runs: list[dict]) -> None:
+    labels = run_labels(runs)
+    ids = [r["id"] for r in runs]
+    if st.session_state.get(SELECTED) not in ids:
+        st.session_state[SELECTED] = ids[0]
+    with st.container(border=True):
+        run_id = st.selectbox("Selected run", ids, key=SELECTED, format_func=lambda i: f"{labels[i]} · {i}")
+        run = next(r for r in runs if r["id"] == run_id)
+        active = run["status"] in ACTIVE_STATUSES
+        bar = st.container(horizontal=True)
+        if bar.button("Open run", key="runs.open", icon=":material/open_in_new:", type="primary"):
+            state.open_run(run_id)
+        if bar.button("Stop", key="runs.stop", disabled=not active, icon=":material/stop:"):
+            act(data.stop, run_id, f"Stop requested for {labels[run_id]}: it checkpoints at the next step.")
+        if bar.button(
+            "Resume",
+            key="runs.resume",
+            disabled=run["status"] not in (STOPPED, FAILED),
+            icon=":material/play_arrow:",
+        ):
+            act(data.resume, run_id, f"{labels[run_id]} resumes from its latest checkpoint.")
+        if bar.button(
+            "Clone",
+            key="runs.clone",
+            icon=":material/content_copy:",
+            help="Open New run pre-filled with this run's config.",
+        ):
+            state.clone_run(data.config_of(run_id), name=f"{run['name']}-copy")
+        with bar.popover("Rename", icon=":material/edit:"):
+            new_name = st.text_input("New name", value=run["name"], key=f"runs.rename_to.{run_id}")
+            if st.button("Save name", key="runs.rename_save"):
+                act(data.rename, run_id, f"Renamed to {new_name.strip()}", new_name)
+        if bar.button("Delete", key="runs.delete", icon=":material/delete:"):
+            st.session_state["runs.confirm_delete"] = run_id
+        if bar.button(
+            "Compare shown runs",
+            key="runs.compare",
+            icon=":material/compare_arrows:",
+            help="Compare the runs the table shows (the first 8).",
+        ):
+            shown = filter_runs(
+                runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", "")
+            )
+            state.compare_runs([r["id"] for r in shown[:8]])
+        render_delete_confirmation(run, labels)
+
+
+def render_delete_confirmation(run: dict, labels: dict) -> None:
+    if st.session_state.get("runs.confirm_delete") != run["id"]:
+        return
+    extra = " It is still training: its worker is killed." if run["status"] in ACTIVE_STATUSES else ""
+    st.warning(
+        f"Delete **{labels[run['id']]}** with its checkpoints, model and metrics? This cannot be undone.{extra}"
+    )
+    c1, c2, _ = st.columns([1, 1, 6])
+    if c1.button("Yes, delete", key="runs.delete_confirm", type="primary"):
+        st.session_state.pop("runs.confirm_delete", None)
+        act(data.delete, run["id"], f"Deleted {labels[run['id']]}")
+    if c2.button("Cancel", key="runs.delete_cancel"):
+        st.session_state.pop("runs.confirm_delete", None)
+        st.rerun()
+
+
+def act(action, run_id: str, message: str, *args) -> None:
+    """Run an action; a refusal (wrong state, empty name) is shown as a message, not a traceback."""
+    try:
+        action(run_id, *args)
+    except data.ACTION_ERRORS as exc:
+        st.error(getattr(exc, "message", None) or str(exc))
+        return
+    state.flash(message)
+    st.rerun()
+
+
+def main() -> None:
+    st.title("Runs")
+    runs = data.list_runs()
+    if not runs:
+        render_empty()
+        return
+    render_filters()
+    render_table()
+    render_actions(runs)
+
+
+main()

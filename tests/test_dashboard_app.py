@@ -1,0 +1,427 @@
+"""Every dashboard page rendered with Streamlit's AppTest, against a real store in a temporary folder.
+
+The runs are written straight into a real MetricsStore, one per status, with metric points, a summary,
+predictions and a tiny saved model, exactly as a worker leaves them; no training happens here except
+the one test that presses Start (its worker is killed at once).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from trainer_core.store import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, MetricsStore
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+# The first run in a process imports transformers (config validation, the data preview): seconds.
+TIMEOUT = 60
+LABELS = ["fresh", "rotten"]
+CONFIG = {
+    "model_name_or_path": "builtin:tiny-bert",
+    "dataset_name": "builtin:rotten-tomatoes",
+    "text_column": "text",
+    "label_column": "category",
+    "learning_rate": 5e-5,
+    "num_train_epochs": 3.0,
+    "per_device_train_batch_size": 8,
+    "seed": 42,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# a store with one run per status
+# --------------------------------------------------------------------------------------------------
+
+
+def _log_training(
+    store: MetricsStore, run_id: str, steps: int, start: float, total: int = 300, shift: float = 0.0
+) -> None:
+    """Loss and learning rate every step up to ``steps`` of ``total``, evaluation at each epoch's end."""
+    rng = np.random.default_rng(0)
+    per_epoch = total // 3
+    rows = []
+    for step in range(1, steps + 1):
+        epoch, wall = step / per_epoch, start + step * 0.05
+        rows.append(
+            (run_id, "loss", step, epoch, float(0.7 * np.exp(-step / total) + 0.05 * rng.random()), wall)
+        )
+        rows.append((run_id, "learning_rate", step, epoch, 5e-5 * (1 - step / (total + 1)), wall))
+    for e in range(1, steps // per_epoch + 1):
+        acc = (0.71, 0.83, 0.79)[e - 1] + shift
+        for key, value in (("eval_loss", 0.6 - 0.1 * e), ("eval_accuracy", acc), ("eval_f1", acc - 0.02)):
+            rows.append((run_id, key, e * per_epoch, float(e), value, start + e * per_epoch * 0.05))
+    store.log_points(rows)
+
+
+def _save_tiny_model(folder: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from trainer_core.builtins import build_tiny_bert, minilm_path
+
+    build_tiny_bert(2, dict(enumerate(LABELS)), {n: i for i, n in enumerate(LABELS)}).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+
+
+def populate(home: Path, with_model: bool = False, steps: int = 300) -> dict[str, str]:
+    """One run per status under ``home`` (the completed one with its outcome); returns status -> id."""
+    store = MetricsStore(f"sqlite:///{home / 'metrics.db'}")
+    now = time.time()
+    ids: dict[str, str] = {}
+
+    def add(status: str, **fields) -> str:
+        run_dir = home / f"run-{status}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config = {**CONFIG, **fields.pop("config", {})}
+        run_id = store.create_run(f"{status}-run", config, run_dir=str(run_dir), status=status)
+        store.update_run(run_id, **fields)
+        store.add_event(run_id, "launched", f"run {status}-run launched")
+        (run_dir / "train.log").write_text(f"log of the {status} run\n")
+        ids[status] = run_id
+        return run_id
+
+    # A heartbeat in the future keeps reconcile() from failing the active runs, whose workers are fiction.
+    add(QUEUED, heartbeat_at=now + 3600)
+    running = add(
+        RUNNING,
+        started_at=now - 60,
+        heartbeat_at=now + 3600,
+        step=150,
+        epoch=1.5,
+        total_steps=steps,
+        train_began_at=now - 55,
+        config={"learning_rate": 3e-5},
+    )
+    _log_training(store, running, 150, now - 60, shift=0.05)  # one epoch in, 0.76 so far
+    done = add(
+        COMPLETED, started_at=now - 600, finished_at=now - 300, step=steps, epoch=3.0, total_steps=steps
+    )
+    _log_training(store, done, steps, now - 600)  # best eval accuracy 0.83, at epoch 2
+    failed = add(
+        FAILED,
+        started_at=now - 900,
+        finished_at=now - 880,
+        step=5,
+        total_steps=steps,
+        error="RuntimeError: out of memory (simulated)",
+        traceback='Traceback (most recent call last):\n  File "worker.py"\nRuntimeError: simulated',
+    )
+    _log_training(store, failed, 5, now - 900)  # no evaluation yet
+    stopped = add(
+        STOPPED, started_at=now - 1200, finished_at=now - 1100, step=200, epoch=2.0, total_steps=steps
+    )
+    _log_training(store, stopped, 200, now - 1200, shift=-0.1)  # 0.73 at epoch 2
+
+    done_dir = home / "run-completed"
+    label = [LABELS[i % 2] for i in range(40)]
+    predicted = [lab if i % 5 else LABELS[1 - LABELS.index(lab)] for i, lab in enumerate(label)]  # 8 mistakes
+    pd.DataFrame(
+        {
+            "text": [f"review {i} {'great' if i % 2 == 0 else 'dull'}" for i in range(40)],
+            "category": label,
+            "label": label,
+            "predicted": predicted,
+            "confidence": np.linspace(0.5, 1.0, 40),
+            "correct": [a == b for a, b in zip(label, predicted, strict=True)],
+        }
+    ).to_parquet(done_dir / "predictions.parquet", index=False)
+    (done_dir / "checkpoints" / f"checkpoint-{steps}").mkdir(parents=True)
+    (done_dir / "checkpoints" / f"checkpoint-{steps}" / "trainer_state.json").write_text("{}")
+    if with_model:
+        _save_tiny_model(done_dir / "model")
+    store.update_run(
+        done,
+        summary={
+            "train_runtime": 300.0,
+            "train_samples_per_second": 42.5,
+            "train_loss": 0.31,
+            "final_metrics": {"eval_accuracy": 0.83, "eval_f1": 0.81, "eval_loss": 0.4},
+            "report": {
+                "labels": LABELS,
+                "accuracy": 0.8,
+                "per_class": [
+                    {"label": "fresh", "precision": 0.8, "recall": 0.8, "f1": 0.8, "support": 20},
+                    {"label": "rotten", "precision": 0.8, "recall": 0.8, "f1": 0.8, "support": 20},
+                ],
+                "confusion_matrix": [[16, 4], [4, 16]],
+            },
+            "label_names": LABELS,
+            "n_train": 400,
+            "n_validation": 40,
+            "model_dir": str(done_dir / "model"),
+        },
+    )
+    store.close()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A populated runs folder (with a real tiny model) for the tests that only read."""
+    home = tmp_path_factory.mktemp("dashboard") / "runs"
+    return home, populate(home, with_model=True)
+
+
+@pytest.fixture
+def populated(shared_home, monkeypatch) -> dict[str, str]:
+    monkeypatch.setenv("TRAINER_CORE_HOME", str(shared_home[0]))
+    monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
+    return shared_home[1]
+
+
+@pytest.fixture
+def own_runs(runs_home) -> dict[str, str]:
+    """A populated runs folder of this test's own, for tests that change runs."""
+    return populate(runs_home)
+
+
+def open_page(page: str | None = None, run: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if run:
+        at.query_params["run"] = run
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+# --------------------------------------------------------------------------------------------------
+# empty state
+# --------------------------------------------------------------------------------------------------
+
+
+def test_every_page_renders_without_runs(runs_home):
+    at = open_page()
+    assert at.title[0].value == "Runs"
+    assert "No runs yet" in texts(at.info)
+    assert "Engine" in texts(at.sidebar.caption)
+    for page, title in (("pages/run.py", "Run"), ("pages/compare.py", "Compare runs")):
+        at = open_page(page)
+        assert at.title[0].value == title and at.info, page
+    at = open_page("pages/new_run.py")
+    assert at.title[0].value == "New run"
+    assert at.selectbox(key="new.model_builtin").value == "builtin:minilm-l6"
+    assert at.selectbox(key="new.data_builtin").value == "builtin:rotten-tomatoes"
+    # The preview guessed the built-in dataset's columns and counted its rows before anything started.
+    assert at.selectbox(key="new.text_column").value == "text"
+    assert at.selectbox(key="new.label_column").value == "category"
+    assert {m.label for m in at.metric} >= {"Training rows", "Validation rows"}
+    assert "MiniLM" in at.selectbox(key="new.model_builtin").format_func("builtin:minilm-l6")
+    assert "Token lengths" in texts(at.caption) and "BertModel" in texts(at.caption)
+    assert not button(at, "new.start").disabled
+    assert "python -m trainer_core run config.yaml" in texts(at.code)
+
+
+# --------------------------------------------------------------------------------------------------
+# with runs
+# --------------------------------------------------------------------------------------------------
+
+
+def test_runs_page_lists_every_run_with_progress_and_best_metrics(populated):
+    at = open_page()
+    table = at.dataframe[0].value
+    assert sorted(table["Name"]) == sorted(f"{s}-run" for s in populated)
+    completed = table[table["Name"] == "completed-run"].iloc[0]
+    assert completed["Progress"] == 1.0 and completed["Best acc"] == pytest.approx(0.83)
+    running = table[table["Name"] == "running-run"].iloc[0]
+    assert running["Progress"] == pytest.approx(0.5) and running["ETA"].startswith("~")
+    at.multiselect(key="runs.status").set_value(["failed"]).run()
+    assert at.dataframe[0].value["Name"].tolist() == ["failed-run"]
+    at.multiselect(key="runs.status").set_value([]).run()
+    at.text_input(key="runs.search").input("no-such-run").run()
+    assert "No run matches" in texts(at.info)
+
+
+def test_run_page_for_each_status(populated):
+    running = open_page("pages/run.py", run=populated[RUNNING])
+    assert running.title[0].value == "running-run"
+    keys = {b.key for b in running.button}
+    assert "run.stop" in keys and "run.resume" not in keys  # only the actions that fit the state
+    assert "ETA" in running.get("progress")[0].proto.text
+    assert len(running.get("plotly_chart")) == 3  # loss, evaluation, learning rate
+
+    failed = open_page("pages/run.py", run=populated[FAILED])
+    assert "out of memory (simulated)" in texts(failed.error)
+    assert "RuntimeError: simulated" in texts(failed.code)  # the traceback
+    assert "run.resume" in {b.key for b in failed.button}
+
+    stopped = open_page("pages/run.py", run=populated[STOPPED])
+    assert "Resume" in texts(stopped.info)
+
+    done = open_page("pages/run.py", run=populated[COMPLETED])
+    metrics = {m.label: m.value for m in done.metric}
+    assert metrics["Accuracy"] == "0.8300" and metrics["Best eval accuracy"] == "0.8300"
+    assert [t.label for t in done.tabs] == [
+        "Confusion matrix",
+        "Predictions",
+        "Try the model",
+        "Checkpoints & download",
+    ]
+    assert len(done.get("plotly_chart")) == 4  # + the confusion matrix
+    assert done.get("download_button")[0].proto.label == "Download model (.zip)"
+    frames = [d.value for d in done.dataframe]
+    assert any("checkpoint-300" in str(f) for f in frames)
+    assert any(list(f.columns) == ["text", "label", "predicted", "confidence", "correct"] for f in frames)
+
+
+def test_fine_tune_further_opens_the_form_on_the_runs_model(populated):
+    at = open_page("pages/run.py", run=populated[COMPLETED])
+    button(at, "run.finetune").click().run()
+    assert at.title[0].value == "New run"
+    assert at.radio(key="new.model_source").value == "Finished run"
+    assert at.selectbox(key="new.model_run").value.endswith("run-completed/model")
+    assert "BertForSequenceClassification" in texts(at.caption)  # inspected: it already has a head
+    assert not button(at, "new.start").disabled
+
+
+def test_run_page_predictions_filter_to_mistakes(populated):
+    at = open_page("pages/run.py", run=populated[COMPLETED])
+    at.toggle(key="run.only_mistakes").set_value(True).run()
+    table = next(d.value for d in at.dataframe if "predicted" in getattr(d.value, "columns", []))
+    assert len(table) == 8 and not table["correct"].any()
+    assert table["confidence"].is_monotonic_decreasing  # the most confident mistakes first
+
+
+def test_run_page_tries_the_model_on_typed_text(populated):
+    at = open_page("pages/run.py", run=populated[COMPLETED])
+    at.text_area(key="run.try_text").input("a gripping film\na dull film")
+    button(at, "run.try_submit").click().run()
+    assert not at.exception
+    answers = [m.value for m in at.markdown if " — a " in m.value]
+    assert [a.split(" — ")[1] for a in answers] == ["a gripping film", "a dull film"]
+    assert all(a.split("**")[1] in LABELS for a in answers)  # the predicted label, then its probability
+
+
+def test_run_page_unknown_or_missing_run(populated):
+    at = open_page("pages/run.py", run="no-such-run")
+    assert "There is no run `no-such-run`" in texts(at.warning)
+    at = open_page("pages/run.py")
+    assert "Choose a run" in texts(at.info)
+
+
+def test_compare_page_overlays_ranks_and_diffs(populated):
+    at = open_page("pages/compare.py")
+    at.multiselect(key="compare.runs").set_value(
+        [populated[COMPLETED], populated[RUNNING], populated[STOPPED]]
+    ).run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0]
+    assert "completed-run" in chart.proto.spec and "running-run" in chart.proto.spec
+    at.radio(key="compare.x").set_value("relative").run()
+    assert not at.exception
+    ranking = next(d.value for d in at.dataframe if "Rank" in d.value.columns)
+    assert ranking["Run"].tolist() == ["completed-run", "running-run", "stopped-run"]
+    assert ranking["eval_accuracy"].tolist() == pytest.approx([0.83, 0.76, 0.73])
+    diff = next(d.value for d in at.dataframe if "Rank" not in d.value.columns)
+    assert list(diff.index) == ["learning_rate"]  # the running run used 3e-5: the only difference
+
+
+# --------------------------------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------------------------------
+
+
+def test_runs_page_actions_rename_stop_delete(own_runs, runs_home):
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    at = open_page()
+    at.selectbox(key="runs.selected").set_value(own_runs[STOPPED]).run()
+    at.text_input(key=f"runs.rename_to.{own_runs[STOPPED]}").input("renamed-run")
+    button(at, "runs.rename_save").click().run()
+    assert store.get_run(own_runs[STOPPED])["name"] == "renamed-run"
+
+    at.selectbox(key="runs.selected").set_value(own_runs[RUNNING]).run()
+    button(at, "runs.stop").click().run()
+    assert store.get_run(own_runs[RUNNING])["status"] == STOPPING
+
+    at.selectbox(key="runs.selected").set_value(own_runs[FAILED]).run()
+    button(at, "runs.delete").click().run()
+    assert "cannot be undone" in texts(at.warning) and store.has_run(own_runs[FAILED])
+    button(at, "runs.delete_confirm").click().run()
+    assert not store.has_run(own_runs[FAILED])
+    assert not at.exception
+
+
+def test_clone_prefills_the_new_run_form(own_runs):
+    at = open_page()
+    at.selectbox(key="runs.selected").set_value(own_runs[RUNNING]).run()
+    button(at, "runs.clone").click().run()
+    assert at.title[0].value == "New run"
+    assert at.text_input(key="new.run_name").value == "running-run-copy"
+    assert at.text_input(key="new.learning_rate").value == "3e-05"
+    assert at.selectbox(key="new.model_builtin").value == "builtin:tiny-bert"
+    assert "Pre-filled from run" in texts(at.info)
+
+
+# --------------------------------------------------------------------------------------------------
+# the New run form
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def csv_form(runs_home, tmp_path) -> AppTest:
+    """The New run form on a small CSV whose columns cannot be guessed, with the tiny checkpoint."""
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"foo": [f"text number {i}" for i in range(40)], "bar": ["a", "b"] * 20}).to_csv(
+        path, index=False
+    )
+    at = open_page("pages/new_run.py")
+    at.selectbox(key="new.model_builtin").set_value("builtin:tiny-bert").run()
+    at.radio(key="new.data_source").set_value("File on this machine").run()
+    at.text_input(key="new.train_file").input(str(path)).run()
+    assert not at.exception
+    return at
+
+
+def test_form_shows_errors_next_to_fields_and_disables_start(csv_form):
+    at = csv_form
+    # Neither column name says what it holds: the preview says so at the text column, Start is off.
+    assert "could not tell which column holds the text" in texts(at.error)
+    assert button(at, "new.start").disabled
+    at.selectbox(key="new.text_column").set_value("foo").run()
+    assert "could not tell which column holds the label" in texts(at.error)
+    assert button(at, "new.start").disabled
+    at.selectbox(key="new.label_column").set_value("bar").run()
+    assert not at.error and not button(at, "new.start").disabled
+    assert {m.label: m.value for m in at.metric}["Labels"] == "2"
+
+    at.text_input(key="new.learning_rate").input("fast").run()
+    assert "expected a number, got 'fast'" in texts(at.error)
+    assert button(at, "new.start").disabled
+    at.text_input(key="new.learning_rate").input("3e-5").run()
+    assert not at.error and "learning_rate: 3.0e-05" in texts(at.code)
+
+    at.text_area(key="new.advanced_json").input('{"max_grad_norm": -1}').run()
+    assert "max_grad_norm: must be zero or more" in texts(at.error)
+    assert button(at, "new.start").disabled
+
+
+def test_start_launches_and_opens_the_run_page(csv_form, runs_home):
+    from trainer_core.launcher import Launcher
+
+    at = csv_form
+    at.selectbox(key="new.text_column").set_value("foo").run()
+    at.selectbox(key="new.label_column").set_value("bar").run()
+    at.text_input(key="new.run_name").input("from-the-form").run()
+    button(at, "new.start").click().run()
+    launcher = Launcher(home=runs_home)
+    try:
+        (run,) = launcher.store.list_runs()
+        assert run["name"] == "from-the-form" and run["config"]["text_column"] == "foo"
+        assert at.title[0].value == "from-the-form"  # now on the run's page
+        assert at.query_params["run"] == run["id"]
+    finally:
+        for r in launcher.store.list_runs():
+            launcher.delete(r["id"])  # kills the worker before it trains
