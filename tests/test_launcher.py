@@ -175,3 +175,15 @@ def test_delete_removes_folder_and_records(launcher):
     folder = launcher.run_dir(run_id)
     launcher.delete(run_id)
     assert not folder.exists() and launcher.store.list_runs() == []
+
+
+def test_log_tail_reads_only_the_end(launcher):
+    run_id = launcher.store.create_run("log", {}, run_dir=str(launcher.home / "log-run"))
+    folder = launcher.run_dir(run_id)
+    folder.mkdir()
+    lines = [f"line {i} " + "x" * (i % 50) + "\n" for i in range(20_000)]
+    (folder / "train.log").write_text("".join(lines))
+    assert launcher.log_tail(run_id, lines=25) == "".join(lines[-25:])
+    assert launcher.log_tail(run_id, lines=5000) == "".join(lines[-5000:])
+    (folder / "train.log").write_text("short\n")
+    assert launcher.log_tail(run_id, lines=10) == "short\n"

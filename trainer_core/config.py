@@ -13,6 +13,7 @@ import difflib
 import enum
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -212,10 +213,22 @@ class RunConfig:
         for key, value in training.items():
             if key in SECRET_FIELDS or (minimal and key in LAUNCHER_OWNED):
                 continue
-            if minimal and defaults.get(key) == value:
+            if minimal and (defaults.get(key) == value or _is_derived(key, value, training)):
                 continue
             out[key] = value
         return _jsonable(out)
+
+
+def _is_derived(key: str, value: Any, training: dict[str, Any]) -> bool:
+    """True for values TrainingArguments fills in from others (left out of minimal configs)."""
+    metric = training.get("metric_for_best_model")
+    if key == "greater_is_better" and metric is not None:
+        return value == (not str(metric).endswith("loss"))
+    if key == "metric_for_best_model" and training.get("load_best_model_at_end"):
+        return value == "loss"
+    if key == "eval_steps" and value is not None:
+        return value == training.get("logging_steps") and training.get("eval_strategy") == "steps"
+    return False
 
 
 def _default_of(f: dataclasses.Field) -> Any:
@@ -647,10 +660,15 @@ def _value(x: Any) -> Any:
 
 
 def _guess_field(message: str, values: dict[str, Any]) -> str | None:
-    """Which field a TrainingArguments error is about (the longest field name it mentions)."""
-    mentioned = [k for k in field_help() if k in message]
-    if mentioned:
-        return max(mentioned, key=len)
+    """Which field a TrainingArguments error is about.
+
+    Prefers a mentioned field the user actually set (``bf16`` over ``use_cpu`` in "bf16 needs ...
+    use_cpu"), then the longest mentioned name.
+    """
+    mentioned = [k for k in field_help() if re.search(rf"\b{re.escape(k)}\b", message)]
+    chosen = [k for k in mentioned if values.get(k) not in (None, False) and k not in TRAINING_DEFAULTS]
+    if chosen or mentioned:
+        return max(chosen or mentioned, key=len)
     for key, value in values.items():
         if isinstance(value, str) and value and value in message:
             return key

@@ -297,8 +297,20 @@ class Launcher:
         path = self.run_dir(run_id) / LOG_FILE
         if not path.is_file():
             return ""
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return "".join(deque(fh, maxlen=lines))
+        # Read only the end of the file: the Run page asks for the tail every second or two, and a long
+        # run's log grows to many megabytes.
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            chunk = min(size, max(4096, lines * 400))
+            while True:
+                fh.seek(size - chunk)
+                data = fh.read(chunk)
+                if data.count(b"\n") > lines or chunk == size:
+                    break
+                chunk = min(size, chunk * 4)
+        text = data.decode("utf-8", errors="replace")
+        return "".join(deque(text.splitlines(keepends=True), maxlen=lines))
 
     def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
         """The run's checkpoints, oldest first: name, step, path, size_bytes."""

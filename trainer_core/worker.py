@@ -127,6 +127,7 @@ def train(
         },
         "report": report,
         "label_names": label_names,
+        "columns": dict(data.columns),
         "n_train": len(data.train),
         "n_validation": len(data.validation),
         "global_step": trainer.state.global_step,
