@@ -216,7 +216,14 @@ class RunConfig:
             if minimal and (defaults.get(key) == value or _is_derived(key, value, training)):
                 continue
             out[key] = value
+        for key in _WHOLE_WHEN_INTEGRAL:
+            if isinstance(out.get(key), float) and out[key].is_integer() and out[key] >= 1:
+                out[key] = int(out[key])
         return _jsonable(out)
+
+
+# TrainingArguments types these as float (they may be ratios below 1); written as 10, not 10.0.
+_WHOLE_WHEN_INTEGRAL = ("logging_steps", "eval_steps", "save_steps", "num_train_epochs", "warmup_steps")
 
 
 def _is_derived(key: str, value: Any, training: dict[str, Any]) -> bool:
