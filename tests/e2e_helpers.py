@@ -1,0 +1,239 @@
+"""Driving the real dashboard: a Streamlit server in a subprocess, and Playwright moves that know Streamlit.
+
+Streamlit reruns the script after every widget change, and live parts rerun on a timer; the moves here
+wait for the outcome they expect (a label, a chart legend, a status text) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+# Everything a headless Chromium in a container can do without: no sandbox (root, no user namespaces),
+# no GPU, and no calls home (the machine has no internet; each attempt would only cost time).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+MAX_SHOT_HEIGHT = 6000
+
+
+# --------------------------------------------------------------------------------------------------
+# the server
+# --------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DashboardServer:
+    """``streamlit run dashboard/app.py`` on a free port, in its own process group, logging to a file."""
+
+    def __init__(self, home: Path, log_path: Path):
+        self.home = home
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> DashboardServer:
+        env = {
+            **os.environ,
+            "TRAINER_CORE_HOME": str(self.home),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        env.pop("TRAINER_CORE_DB", None)  # the store lives in the runs folder, where the test reads it
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+            "--server.port", str(self.port),
+            "--server.headless", "true",
+            "--server.address", "127.0.0.1",
+            "--server.fileWatcherType", "none",  # other engineers edit the tree while this runs
+            "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # one killpg ends the server and anything it started in its group
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        kill_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+def kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(os.getpgid(pid), sig)
+
+
+def kill_workers(launcher: Any) -> list[str]:
+    """Kill every worker the runs of ``launcher``'s store still have; returns the run ids killed.
+
+    Workers run in sessions of their own (they outlive the dashboard by design), so stopping the server
+    does not end them: each one is found by the pid its run recorded and killed with its group.
+    """
+    import psutil
+
+    killed = []
+    for run in launcher.store.list_runs():
+        pid = run.get("pid")
+        try:
+            proc = psutil.Process(pid) if pid else None
+            ours = proc is not None and any(run["id"] in part for part in proc.cmdline())
+        except psutil.Error:
+            ours = False
+        if ours:
+            kill_group(pid, signal.SIGKILL)
+            killed.append(run["id"])
+    return killed
+
+
+# --------------------------------------------------------------------------------------------------
+# Streamlit in the browser
+# --------------------------------------------------------------------------------------------------
+
+
+def settle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until the script is not running (a widget change starts a rerun a moment after the event)."""
+    page.wait_for_timeout(150)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def nav(page: Page, title: str) -> None:
+    """Go to a page through the sidebar, as a user would."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has=page.get_by_text(title, exact=True))
+    link.click()
+    expect(link).to_have_attribute("aria-current", "page")
+    settle(page)
+
+
+def choose(page: Page, label: str, option: str | re.Pattern) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+    settle(page)
+
+
+def fill(page: Page, values: dict[str, Any]) -> None:
+    """Type into text and number inputs by label, committing each with Enter, then check they all held.
+
+    No wait between fields: each Enter asks for a rerun, and Streamlit folds a rerun requested while one
+    is running into a single new run with every widget's latest value, as when a person types quickly.
+    """
+    for label, value in values.items():
+        box = page.get_by_label(label, exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+    settle(page)
+    for label, value in values.items():
+        expect(page.get_by_label(label, exact=True)).to_have_value(str(value))
+
+
+def assert_no_error(page: Page, where: str) -> None:
+    """No Python exception box (a traceback that reached the page) and no "Page not found" dialog."""
+    found = page.locator('[data-testid="stException"]').all_inner_texts()
+    assert not found, f"{where}: the page shows a Python exception:\n" + "\n---\n".join(found)
+    assert not page.get_by_text("Page not found", exact=True).count(), (
+        f"{where}: Streamlit says 'Page not found'"
+    )
+
+
+def chart(page: Page, key: str) -> Locator:
+    """The Plotly chart created with ``key=`` (Streamlit puts the key in the element's class as st-key-*)."""
+    return page.locator(f".st-key-{key.replace('.', '-')} .js-plotly-plot")
+
+
+def legend(chart_: Locator) -> list[str]:
+    """The names in a Plotly chart's legend (SVG text: textContent, as SVG elements have no innerText)."""
+    return chart_.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
+    """Poll a condition of the store (not of the page: the page has Playwright's own waits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+class Screenshots:
+    """Full-length screenshots into one folder, listed in order for the test report."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        self.paths: list[Path] = []
+
+    def take(self, page: Page, name: str) -> Path:
+        """The whole page, not only the window: Streamlit scrolls inside <main>, so grow the window to fit."""
+        height = page.evaluate(
+            "() => Math.max(document.querySelector('[data-testid=stMain]')?.scrollHeight || 0, innerHeight)"
+        )
+        path = self.folder / f"{len(self.paths) + 1:02d}-{name}.png"
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": min(int(height), MAX_SHOT_HEIGHT)})
+        try:
+            page.wait_for_timeout(300)  # Plotly redraws on resize
+            page.screenshot(path=path)
+        finally:
+            page.set_viewport_size(VIEWPORT)
+        self.paths.append(path)
+        return path
