@@ -63,14 +63,18 @@ def test_points_keys_last_and_best(store):
     store.log_metrics(run_id, {"eval_loss": 0.6, "eval_accuracy": 0.7}, step=20, epoch=1.0)
     store.log_metrics(run_id, {"eval_loss": 0.4, "eval_accuracy": 0.65}, step=40, epoch=2.0)
     assert store.metric_keys(run_id) == ["eval_accuracy", "eval_loss", "learning_rate", "loss"]
+    assert store.get_run(run_id)["step"] is None  # plain writes leave the run row alone
+    store.log_metrics(run_id, {"loss": 0.45}, step=41, epoch=2.05, touch_run=True)
+    run = store.get_run(run_id)
+    assert (run["step"], run["epoch"]) == (41, 2.05) and run["heartbeat_at"] is not None
     series = store.get_series(run_id, "loss")
-    assert series["step"].tolist() == [10, 20] and series["value"].tolist() == [0.9, 0.5]
+    assert series["step"].tolist() == [10, 20, 41] and series["value"].tolist() == [0.9, 0.5, 0.45]
     assert store.last_metrics(run_id)["eval_accuracy"]["value"] == 0.65
     best = store.best_metrics(run_id)
     assert best["eval_accuracy"] == {"value": 0.7, "step": 20, "epoch": 1.0}
     assert best["eval_loss"]["value"] == 0.4  # lower is better for losses
     long = store.get_metrics([run_id], keys=["loss", "eval_loss"])
-    assert set(long.columns) >= {"run_id", "key", "step", "value"} and len(long) == 4
+    assert set(long.columns) >= {"run_id", "key", "step", "value"} and len(long) == 5
 
 
 def test_downsampling_keeps_each_buckets_extremes(store):

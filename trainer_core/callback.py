@@ -65,8 +65,10 @@ class StoreCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs:
             return
         values = {k: v for k, v in logs.items() if k != "epoch"}
-        self.store.log_metrics(self.run_id, values, step=int(state.global_step), epoch=state.epoch)
-        self._beat(state)
+        self.store.log_metrics(
+            self.run_id, values, step=int(state.global_step), epoch=state.epoch, touch_run=True
+        )
+        self._last_heartbeat = time.monotonic()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero:

@@ -348,23 +348,39 @@ class MetricsStore:
         step: int,
         epoch: float | None = None,
         wall_time: float | None = None,
+        touch_run: bool = False,
     ) -> int:
-        """Record every finite numeric value of ``values`` at ``step``; returns how many were written."""
+        """Record every finite numeric value of ``values`` at ``step``; returns how many were written.
+
+        Args:
+            touch_run: also move the run's step, epoch and heartbeat to this point, in the same
+                transaction (so a progress bar never lags the charts).
+        """
         wall_time = time.time() if wall_time is None else wall_time
         rows = [
             (run_id, key, int(step), epoch, float(value), wall_time)
             for key, value in values.items()
             if _is_number(value)
         ]
-        self.log_points(rows)
+        self.log_points(rows, touch=(run_id, int(step), epoch, wall_time) if touch_run else None)
         return len(rows)
 
-    def log_points(self, rows: list[tuple[str, str, int, float | None, float, float]]) -> None:
+    def log_points(
+        self,
+        rows: list[tuple[str, str, int, float | None, float, float]],
+        touch: tuple[str, int, float | None, float] | None = None,
+    ) -> None:
         """Insert raw ``(run_id, key, step, epoch, value, wall_time)`` rows in one transaction."""
-        if not rows:
+        if not rows and touch is None:
             return
         rollups = _rollup_rows(rows)
         with self._write() as conn:
+            if touch is not None:
+                run_id, step, epoch, now = touch
+                conn.execute(
+                    "UPDATE runs SET step = ?, epoch = COALESCE(?, epoch), heartbeat_at = ? WHERE id = ?",
+                    (step, epoch, now, run_id),
+                )
             conn.executemany(
                 "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,

@@ -187,9 +187,9 @@ def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) 
     signal.signal(signal.SIGINT, on_signal)
 
     done = threading.Event()
-    store.update_run(
-        run_id, status=RUNNING, pid=os.getpid(), started_at=time.time(), heartbeat_at=time.time()
-    )
+    # A resumed run keeps its first start time: its duration spans every attempt.
+    started_at = store.get_run(run_id).get("started_at") or time.time()
+    store.update_run(run_id, status=RUNNING, pid=os.getpid(), started_at=started_at, heartbeat_at=time.time())
     threading.Thread(
         target=_heartbeat_loop, args=(store, run_id, done), daemon=True, name="heartbeat"
     ).start()
