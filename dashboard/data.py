@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.tables import eta_estimating, with_plotted_step
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 from trainer_core.launcher import Launcher
 from trainer_core.store import ACTIVE_STATUSES, COMPLETED
@@ -101,9 +102,21 @@ def _version(run: dict[str, Any]) -> tuple:
     return run["id"], run.get("attempt"), run.get("finished_at")
 
 
-def progress(run: dict[str, Any]) -> dict[str, Any]:
-    """Step, fraction, epoch, elapsed and ETA (computed from the run row, no I/O)."""
-    return get_launcher().progress(run)
+def progress(run: dict[str, Any], plotted_step: int | None = None) -> dict[str, Any]:
+    """Step, fraction, epoch, elapsed and ETA (computed from the run row, no I/O).
+
+    Args:
+        plotted_step: the last step the page's charts show; the step shown is never behind it.
+    Returns:
+        ``Launcher.progress``'s dict plus ``estimating`` (True while the current attempt has done too
+        few steps for an ETA, whose ``eta_s`` is then None).
+    """
+    run = with_plotted_step(run, plotted_step)
+    prog = dict(get_launcher().progress(run))
+    prog["estimating"] = eta_estimating(run, prog["step"])
+    if prog["estimating"]:
+        prog["eta_s"] = None
+    return prog
 
 
 def engine_status() -> dict[str, Any]:

@@ -19,6 +19,13 @@ from trainer_core.store import lower_is_better
 # Okabe-Ito: distinguishable for the common forms of colour blindness, and still readable in print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 TRAIN_COLOR, EVAL_COLOR, BEST_COLOR = PALETTE[0], PALETTE[3], "#B8860B"
+# Per run in Compare, with the colour: two runs with the same curve would otherwise draw as one line.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "hexagon")
+# Scores live in [0, 1]; left to autorange, a flat curve stretches the axis to 0-1.5. The bounds keep
+# autorange (differences of a few points stay visible) but never let it leave [0, 1] by more than a hair.
+SCORE_METRICS = ("accuracy", "f1", "precision", "recall")
+SCORE_AXIS = {"autorangeoptions": {"minallowed": -0.02, "maxallowed": 1.02}}
 SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
 X_AXES = {"step": "Step", "epoch": "Epoch", "relative": "Wall time (s since start)"}
 
@@ -97,6 +104,12 @@ def best_point(df: pd.DataFrame | None, key: str) -> dict[str, Any] | None:
         "step": int(row["step"]),
         "epoch": None if epoch is None or pd.isna(epoch) else float(epoch),
     }
+
+
+def is_score(key: str) -> bool:
+    """accuracy, f1, precision or recall (eval_/test_ prefixed or not, macro_/weighted_ variants too)."""
+    name = key.lower().removeprefix("eval_").removeprefix("test_")
+    return any(name == m or name.endswith("_" + m) for m in SCORE_METRICS)
 
 
 def relative_time(df: pd.DataFrame, origin: float | None = None) -> pd.Series:
@@ -253,23 +266,27 @@ def eval_figure(
         )
     best_key = best_key if best_key in cleaned else next(iter(cleaned))
     best = best_point(cleaned[best_key], best_key)
-    shapes, notes = [], []
+    shapes = []
     if best is not None:
         bx = best["epoch"] if x == "epoch" and best["epoch"] is not None else best["step"]
+        where = f"epoch {bx:g}" if x == "epoch" else f"step {bx}"
+        label = best_key.removeprefix("eval_")
+        # Where the best evaluation was is said in the legend and the hover, not in a text label on the
+        # plot: there it sat on the points and the axis.
         traces.append(
             {
                 "type": "scatter",
                 "x": [bx],
                 "y": [best["value"]],
                 "mode": "markers",
-                "name": f"best {best_key.removeprefix('eval_')}",
+                "name": f"best {label} ({where})",
                 "marker": {
                     "symbol": "star",
                     "size": 16,
                     "color": BEST_COLOR,
                     "line": {"width": 1, "color": "#333"},
                 },
-                "hovertemplate": "best %{y:.4f}<extra></extra>",
+                "hovertemplate": f"best {label} %{{y:.4f}} at {where}<extra></extra>",
             }
         )
         shapes.append(
@@ -284,21 +301,8 @@ def eval_figure(
                 "line": {"dash": "dot", "color": BEST_COLOR, "width": 1},
             }
         )
-        where = f"epoch {bx:g}" if x == "epoch" else f"step {bx}"
-        notes.append(
-            {
-                "text": f"best: {where}",
-                "x": bx,
-                "xref": "x",
-                "y": 0,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "xanchor": "left",
-                "showarrow": False,
-                "font": {"size": 11, "color": BEST_COLOR},
-            }
-        )
-    return _figure(traces, "Evaluation", X_AXES[x], "Score", uirevision, shapes=shapes, annotations=notes)
+    yaxis = SCORE_AXIS if all(is_score(k) for k in cleaned) else None
+    return _figure(traces, "Evaluation", X_AXES[x], "Score", uirevision, yaxis=yaxis, shapes=shapes)
 
 
 def lr_figure(df: pd.DataFrame | None, uirevision: Any = None) -> go.Figure:
@@ -356,7 +360,9 @@ def confusion_matrix_figure(matrix: list[list[int]] | np.ndarray, labels: list[s
     )
 
 
-def label_distribution_figure(counts: Mapping[str, int]) -> go.Figure:
+def label_distribution_figure(
+    counts: Mapping[str, int], title: str = "Label distribution (train)"
+) -> go.Figure:
     """Rows per label, so class imbalance is visible before training."""
     if not counts:
         return empty_figure("No labels found.", "Labels", height=240)
@@ -374,7 +380,7 @@ def label_distribution_figure(counts: Mapping[str, int]) -> go.Figure:
     }
     return _figure(
         [bar],
-        "Label distribution (train)",
+        title,
         "Label",
         "Rows",
         height=240,
@@ -415,6 +421,7 @@ def compare_figure(
         if not len(df):
             continue
         color, name = PALETTE[i % len(PALETTE)], labels.get(run_id, run_id)
+        dash, symbol = DASHES[i % len(DASHES)], SYMBOLS[i % len(SYMBOLS)]
         few = len(df) <= 50
         if smoothing > 0 and not few:
             traces.append(
@@ -432,15 +439,24 @@ def compare_figure(
                 )
             )
             df = df.assign(value=ema(df["value"].to_numpy(), smoothing))
-        traces.append(
-            _line(
-                df,
-                name,
-                color,
-                x=x,
-                mode="lines+markers" if few else "lines",
-                legendgroup=run_id,
-                hovertemplate="%{y:.4g}<extra>" + name + "</extra>",
-            )
+        line = _line(
+            df,
+            name,
+            color,
+            x=x,
+            mode="lines+markers" if few else "lines",
+            legendgroup=run_id,
+            hovertemplate="%{y:.4g}<extra>" + name + "</extra>",
+            marker={"symbol": symbol, "size": 7},
         )
-    return _figure(traces, key, X_AXES.get(x, x), key, uirevision=f"compare-{key}-{x}", height=420)
+        line["line"]["dash"] = dash
+        traces.append(line)
+    return _figure(
+        traces,
+        key,
+        X_AXES.get(x, x),
+        key,
+        uirevision=f"compare-{key}-{x}",
+        height=420,
+        yaxis=SCORE_AXIS if is_score(key) else None,
+    )

@@ -10,11 +10,14 @@ from typing import Any
 
 import streamlit as st
 
-# Paths relative to dashboard/app.py, as st.navigation and st.switch_page expect them.
-RUNS_PAGE = "pages/runs.py"
-NEW_RUN_PAGE = "pages/new_run.py"
-RUN_PAGE = "pages/run.py"
-COMPARE_PAGE = "pages/compare.py"
+# Paths relative to dashboard/app.py, as st.navigation and st.switch_page expect them. The folder must
+# not be called pages/: Streamlit takes a pages/ folder beside the entry file for the old multipage
+# layout, and the first script run of each server process routes by its file names (new_run, not new),
+# so the first visit to /new showed "Page not found" before st.navigation took over.
+RUNS_PAGE = "views/runs.py"
+NEW_RUN_PAGE = "views/new_run.py"
+RUN_PAGE = "views/run.py"
+COMPARE_PAGE = "views/compare.py"
 
 RUN_PARAM = "run"  # ?run=<id>
 PREFILL_KEY = "new.prefill"

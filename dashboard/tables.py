@@ -15,10 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from trainer_core.store import ACTIVE_STATUSES, lower_is_better
+from trainer_core.store import ACTIVE_STATUSES, RUNNING, STOPPING, lower_is_better
 
 # Config keys that differ between any two runs by construction, so a diff showing them says nothing.
 RUN_SPECIFIC_KEYS = ("output_dir", "logging_dir", "run_name")
+# The first steps of an attempt include loading the model and data and warming up, so a rate measured
+# over fewer steps than this overstates the time left (right after a resume, by minutes).
+MIN_ETA_STEPS = 5
+ESTIMATING = "estimating…"
 # Plain Unicode symbols rather than emoji: they render in table cells with any system font.
 STATUS_ICONS = {
     "queued": "◷",
@@ -49,15 +53,38 @@ def format_duration(seconds: float | None) -> str:
     return f"{s // 86400}d {(s % 86400) // 3600:02d}h"
 
 
-def format_eta(eta_s: float | None, status: str | None = None) -> str:
+def format_eta(eta_s: float | None, status: str | None = None, estimating: bool = False) -> str:
     """Time left for an active run; finished runs have none ('—')."""
     if status is not None and status not in ACTIVE_STATUSES:
         return "—"
+    if estimating:
+        return ESTIMATING
     if eta_s is None or not math.isfinite(eta_s):
         return "—"
     if eta_s < 1:
         return "finishing"
     return "~" + format_duration(eta_s)
+
+
+def with_plotted_step(run: Mapping[str, Any], plotted_step: int | None) -> dict[str, Any]:
+    """The run row with its step raised to the last step a chart shows (never past the total).
+
+    The row's step is written by a rate-limited heartbeat, the metric points as they are logged: without
+    this the progress bar lags the loss chart drawn beside it.
+    """
+    step = int(run.get("step") or 0)
+    if plotted_step is not None and plotted_step > step:
+        total = int(run.get("total_steps") or 0)
+        step = min(int(plotted_step), total) if total else int(plotted_step)
+    return {**run, "step": step}
+
+
+def eta_estimating(run: Mapping[str, Any], step: int | None = None) -> bool:
+    """True while a training run has done too few steps in this attempt for a trustworthy ETA."""
+    if run.get("status") not in (RUNNING, STOPPING):
+        return False
+    step = int(run.get("step") or 0) if step is None else step
+    return step - int(run.get("start_step") or 0) < MIN_ETA_STEPS
 
 
 def format_timestamp(ts: float | None) -> str:
@@ -206,7 +233,7 @@ def runs_table(
                 "Name": run["name"],
                 "Status": status_label(run["status"]),
                 "Progress": None if fraction is None else float(min(max(fraction, 0.0), 1.0)),
-                "ETA": format_eta(prog.get("eta_s"), run["status"]),
+                "ETA": format_eta(prog.get("eta_s"), run["status"], bool(prog.get("estimating"))),
                 "Checkpoint": short_checkpoint(cfg.get("model_name_or_path")),
                 "Dataset": dataset_label(cfg),
                 "LR": cfg.get("learning_rate"),
@@ -302,6 +329,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def config_diff_caption(n_fields: int) -> str:
+    """The line above the config diff, in the right number."""
+    if n_fields == 1:
+        return "Only the one field that differs; everything else is the same in every selected run."
+    return f"Only the {n_fields} fields that differ; everything else is the same in every selected run."
 
 
 def per_class_table(report: Mapping[str, Any] | None) -> pd.DataFrame:

@@ -184,6 +184,9 @@ def open_page(page: str | None = None, run: str | None = None) -> AppTest:
     if run:
         at.query_params["run"] = run
     if page:
+        # AppTest maps a page file to its st.Page (url_path "new" for new_run.py) only once st.navigation
+        # has run: open the default page first, as a visitor's first request does.
+        at.run()
         at.switch_page(page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -208,10 +211,10 @@ def test_every_page_renders_without_runs(runs_home):
     assert at.title[0].value == "Runs"
     assert "No runs yet" in texts(at.info)
     assert "Engine" in texts(at.sidebar.caption)
-    for page, title in (("pages/run.py", "Run"), ("pages/compare.py", "Compare runs")):
+    for page, title in (("views/run.py", "Run"), ("views/compare.py", "Compare runs")):
         at = open_page(page)
         assert at.title[0].value == title and at.info, page
-    at = open_page("pages/new_run.py")
+    at = open_page("views/new_run.py")
     assert at.title[0].value == "New run"
     assert at.selectbox(key="new.model_builtin").value == "builtin:minilm-l6"
     assert at.selectbox(key="new.data_builtin").value == "builtin:rotten-tomatoes"
@@ -245,23 +248,29 @@ def test_runs_page_lists_every_run_with_progress_and_best_metrics(populated):
     assert "No run matches" in texts(at.info)
 
 
+def test_no_pages_folder_beside_the_entry_file():
+    # Streamlit routes the first script run of a server by a pages/ folder beside the entry file (the
+    # old multipage layout): a first visit to /new then showed "Page not found" (its file is new_run.py).
+    assert not (Path(APP).parent / "pages").exists()
+
+
 def test_run_page_for_each_status(populated):
-    running = open_page("pages/run.py", run=populated[RUNNING])
+    running = open_page("views/run.py", run=populated[RUNNING])
     assert running.title[0].value == "running-run"
     keys = {b.key for b in running.button}
     assert "run.stop" in keys and "run.resume" not in keys  # only the actions that fit the state
     assert "ETA" in running.get("progress")[0].proto.text
     assert len(running.get("plotly_chart")) == 3  # loss, evaluation, learning rate
 
-    failed = open_page("pages/run.py", run=populated[FAILED])
+    failed = open_page("views/run.py", run=populated[FAILED])
     assert "out of memory (simulated)" in texts(failed.error)
     assert "RuntimeError: simulated" in texts(failed.code)  # the traceback
     assert "run.resume" in {b.key for b in failed.button}
 
-    stopped = open_page("pages/run.py", run=populated[STOPPED])
+    stopped = open_page("views/run.py", run=populated[STOPPED])
     assert "Resume" in texts(stopped.info)
 
-    done = open_page("pages/run.py", run=populated[COMPLETED])
+    done = open_page("views/run.py", run=populated[COMPLETED])
     metrics = {m.label: m.value for m in done.metric}
     assert metrics["Accuracy"] == "0.8300" and metrics["Best eval accuracy"] == "0.8300"
     assert [t.label for t in done.tabs] == [
@@ -277,8 +286,36 @@ def test_run_page_for_each_status(populated):
     assert any(list(f.columns) == ["text", "label", "predicted", "confidence", "correct"] for f in frames)
 
 
+def test_live_run_page_progress_eta_and_unchanged_charts(own_runs, runs_home):
+    import streamlit as st
+
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    running = own_runs[RUNNING]
+    # The heartbeat wrote step 140, the loss chart already has step 150: the bar follows the chart.
+    store.update_run(running, step=140)
+    at = open_page("views/run.py", run=running)
+    assert "step 150 / 300" in at.get("progress")[0].proto.text
+    kept = {k: fig for k, (_, fig) in at.session_state["run._figures"].items()}
+    assert set(kept) == {"run.loss_chart", "run.eval_chart", "run.lr_chart"}
+    at.run()
+    # Nothing new was logged: the same figures are sent again, not rebuilt.
+    assert all(at.session_state["run._figures"][k][1] is fig for k, fig in kept.items())
+    store.log_points([(running, "loss", 151, 1.51, 0.3, time.time())])
+    st.cache_data.clear()
+    at.run()
+    figures = at.session_state["run._figures"]
+    assert figures["run.loss_chart"][1] is not kept["run.loss_chart"]  # new point, new figure
+    assert figures["run.eval_chart"][1] is kept["run.eval_chart"]
+    # Just resumed at step 148: three steps are too few for an ETA.
+    store.update_run(running, start_step=148, step=151)
+    st.cache_data.clear()
+    at.run()
+    assert "ETA estimating…" in at.get("progress")[0].proto.text
+    assert {m.label: m.value for m in at.metric}["ETA"] == "estimating…"
+
+
 def test_fine_tune_further_opens_the_form_on_the_runs_model(populated):
-    at = open_page("pages/run.py", run=populated[COMPLETED])
+    at = open_page("views/run.py", run=populated[COMPLETED])
     button(at, "run.finetune").click().run()
     assert at.title[0].value == "New run"
     assert at.radio(key="new.model_source").value == "Finished run"
@@ -288,7 +325,7 @@ def test_fine_tune_further_opens_the_form_on_the_runs_model(populated):
 
 
 def test_run_page_predictions_filter_to_mistakes(populated):
-    at = open_page("pages/run.py", run=populated[COMPLETED])
+    at = open_page("views/run.py", run=populated[COMPLETED])
     at.toggle(key="run.only_mistakes").set_value(True).run()
     table = next(d.value for d in at.dataframe if "predicted" in getattr(d.value, "columns", []))
     assert len(table) == 8 and not table["correct"].any()
@@ -296,7 +333,7 @@ def test_run_page_predictions_filter_to_mistakes(populated):
 
 
 def test_run_page_tries_the_model_on_typed_text(populated):
-    at = open_page("pages/run.py", run=populated[COMPLETED])
+    at = open_page("views/run.py", run=populated[COMPLETED])
     at.text_area(key="run.try_text").input("a gripping film\na dull film")
     button(at, "run.try_submit").click().run()
     assert not at.exception
@@ -306,14 +343,14 @@ def test_run_page_tries_the_model_on_typed_text(populated):
 
 
 def test_run_page_unknown_or_missing_run(populated):
-    at = open_page("pages/run.py", run="no-such-run")
+    at = open_page("views/run.py", run="no-such-run")
     assert "There is no run `no-such-run`" in texts(at.warning)
-    at = open_page("pages/run.py")
+    at = open_page("views/run.py")
     assert "Choose a run" in texts(at.info)
 
 
 def test_compare_page_overlays_ranks_and_diffs(populated):
-    at = open_page("pages/compare.py")
+    at = open_page("views/compare.py")
     at.multiselect(key="compare.runs").set_value(
         [populated[COMPLETED], populated[RUNNING], populated[STOPPED]]
     ).run()
@@ -377,7 +414,7 @@ def csv_form(runs_home, tmp_path) -> AppTest:
     pd.DataFrame({"foo": [f"text number {i}" for i in range(40)], "bar": ["a", "b"] * 20}).to_csv(
         path, index=False
     )
-    at = open_page("pages/new_run.py")
+    at = open_page("views/new_run.py")
     at.selectbox(key="new.model_builtin").set_value("builtin:tiny-bert").run()
     at.radio(key="new.data_source").set_value("File on this machine").run()
     at.text_input(key="new.train_file").input(str(path)).run()

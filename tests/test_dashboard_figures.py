@@ -43,6 +43,29 @@ def test_format_eta_only_for_active_runs():
     assert tb.format_eta(0.2, "running") == "finishing"
     assert tb.format_eta(None, "running") == "—"
     assert tb.format_eta(125, "completed") == "—"  # a finished run has nothing left, whatever the estimate
+    assert tb.format_eta(9999, "running", estimating=True) == "estimating…"
+    assert tb.format_eta(None, "completed", estimating=True) == "—"
+
+
+def test_progress_follows_the_last_plotted_step():
+    row = {"status": "running", "step": 11, "total_steps": 50}
+    assert tb.with_plotted_step(row, 13)["step"] == 13  # the heartbeat lags the metric points
+    assert tb.with_plotted_step(row, 9)["step"] == 11  # never goes back
+    assert tb.with_plotted_step(row, 70)["step"] == 50  # never past the end
+    assert tb.with_plotted_step(row, None) == row
+
+
+def test_eta_waits_for_a_few_steps_of_the_current_attempt():
+    resumed = {"status": "running", "start_step": 40, "step": 42}
+    assert tb.eta_estimating(resumed)
+    assert not tb.eta_estimating({**resumed, "step": 40 + tb.MIN_ETA_STEPS})
+    assert tb.eta_estimating({"status": "running", "step": 2})  # a fresh run: start_step unset
+    assert not tb.eta_estimating({**resumed, "status": "stopped"})
+
+
+def test_config_diff_caption_singular_and_plural():
+    assert tb.config_diff_caption(1).startswith("Only the one field that differs;")
+    assert tb.config_diff_caption(4).startswith("Only the 4 fields that differ;")
 
 
 def test_short_names_for_tables():
@@ -138,13 +161,15 @@ def test_eval_figure_marks_the_best_epoch():
     acc = series([0.71, 0.85, 0.80], steps=[10, 20, 30], epochs=[1.0, 2.0, 3.0])
     f1 = series([0.70, 0.81, 0.83], steps=[10, 20, 30], epochs=[1.0, 2.0, 3.0])
     fig = fg.eval_figure({"eval_accuracy": acc, "eval_f1": f1}, best_key="eval_accuracy")
-    star = [t for t in fig.data if t.name == "best accuracy"]
+    star = [t for t in fig.data if t.name == "best accuracy (epoch 2)"]
     assert len(star) == 1 and list(star[0].x) == [2.0] and list(star[0].y) == [0.85]
     assert any(s.type == "line" and s.x0 == 2.0 for s in fig.layout.shapes)
+    assert not fig.layout.annotations  # said in the legend, not written over the points and the axis
     assert fig.layout.xaxis.title.text == "Epoch"
+    assert fig.layout.yaxis.autorangeoptions.maxallowed == pytest.approx(1.02)  # scores stay in [0, 1]
     # Marked by the metric asked for: F1 peaks at epoch 3.
     fig = fg.eval_figure({"eval_accuracy": acc, "eval_f1": f1}, best_key="eval_f1")
-    assert [list(t.x) for t in fig.data if t.name == "best f1"] == [[3.0]]
+    assert [list(t.x) for t in fig.data if t.name == "best f1 (epoch 3)"] == [[3.0]]
 
 
 def test_confusion_matrix_figure_rows_true_columns_predicted():
@@ -172,8 +197,20 @@ def test_compare_figure_one_line_per_run_and_relative_time():
     assert list(fig.data[0].x) == [1.0, 2.0, 3.0]
     assert list(fig.data[1].x) == [2.0, 3.0]
     assert "No" not in str(fig.layout.annotations)
+    assert fig.layout.yaxis.autorangeoptions.maxallowed is None  # a loss is not a score: no bounds
     empty = fg.compare_figure(long, "grad_norm")
     assert "None of the selected runs" in empty.layout.annotations[0].text
+
+
+def test_compare_figure_tells_identical_runs_apart_and_bounds_scores():
+    flat = series([0.5, 0.5, 0.5])
+    long = pd.concat([flat.assign(run_id=r, key="eval_accuracy") for r in ("a", "b")])
+    fig = fg.compare_figure(long, "eval_accuracy")
+    assert fig.data[0].line.dash != fig.data[1].line.dash  # the same curve twice still shows two lines
+    assert fig.data[0].marker.symbol != fig.data[1].marker.symbol
+    bounds = fig.layout.yaxis.autorangeoptions
+    assert (bounds.minallowed, bounds.maxallowed) == (pytest.approx(-0.02), pytest.approx(1.02))
+    assert fg.is_score("eval_f1") and fg.is_score("eval_macro_recall") and not fg.is_score("eval_loss")
 
 
 def test_compare_figure_smooths_long_series_and_downsamples():
@@ -226,10 +263,11 @@ def test_runs_table_columns_and_values():
             },
         ),
         run("b", "second", "completed", started_at=1000.0, finished_at=1300.0),
+        run("c", "third", "running", started_at=1090.0),
     ]
     table = tb.runs_table(
         runs,
-        progress={"a": {"fraction": 0.25, "eta_s": 90.0}},
+        progress={"a": {"fraction": 0.25, "eta_s": 90.0}, "c": {"fraction": 0.01, "estimating": True}},
         best={"b": {"eval_accuracy": {"value": 0.9}, "eval_f1": {"value": 0.88}}},
         now=1100.0,
     )
@@ -238,6 +276,7 @@ def test_runs_table_columns_and_values():
     assert table.loc["b", "Progress"] == 1.0 and table.loc["b", "Best F1"] == 0.88
     assert table.loc["b", "Duration"] == "5m 00s" and table.loc["b", "ETA"] == "—"
     assert table.loc["a", "Status"].endswith("running")
+    assert table.loc["c", "ETA"] == "estimating…"
 
 
 def test_rank_runs_orders_by_metric_direction_and_puts_missing_last():

@@ -354,6 +354,9 @@ def test_preview_of_the_builtin_dataset_with_token_lengths():
     assert preview["mapping"] == {"text_column": "text", "text_pair_column": None, "label_column": "category"}
     assert preview["label_counts"] == {"fresh": 2455, "rotten": 2411}
     assert (preview["n_train"], preview["n_validation"]) == (4379, 487)
+    # The training rows after the stratified split keep the label balance.
+    assert sum(preview["label_counts_train"].values()) == 4379
+    assert abs(preview["label_counts_train"]["fresh"] / 4379 - 2455 / 4866) < 0.002
     stats = preview["token_stats"]
     assert stats["max"] > 32 and 0 < stats["n_truncated"] < preview["n_train"]
     assert stats["share_truncated"] == pytest.approx(stats["n_truncated"] / preview["n_train"])

@@ -517,6 +517,8 @@ def preview_dataset(
         result["label_counts"] = label_counts(_values(normalised.train, LABEL), normalised.names)
         train_rows, validation_rows = _split_and_cap(normalised, data_args, seed)
         result["n_train"], result["n_validation"] = len(train_rows), len(validation_rows)
+        # The rows the run will train on, after the validation split and the caps.
+        result["label_counts_train"] = label_counts(_values(train_rows, LABEL), normalised.names)
         if checkpoint:
             # models imports nothing heavy at module level, but keeps data importable without it.
             from trainer_core.models import load_tokenizer

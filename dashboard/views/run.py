@@ -1,5 +1,7 @@
 """Run: one run, live while it trains (a fragment refreshes every ~1.5 s), and its outcome once done.
 
+A queued or stopping run refreshes every few seconds, a finished one not at all.
+
 The URL names the run (``?run=<id>``), so a run's page can be bookmarked and shared.
 """
 
@@ -20,14 +22,16 @@ from dashboard.tables import (
     short_checkpoint,
     status_label,
 )
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, STOPPED
+from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
 
-REFRESH_S = 1.5
+REFRESH_S = 1.5  # while it trains
+WAITING_REFRESH_S = 3.0  # queued (waiting for its worker) or stopping (saving a checkpoint): little moves
 CHART_KEYS = ("loss", "eval_loss", "eval_accuracy", "eval_f1", "learning_rate")
 # Prediction columns the worker adds; the rest of the table is the validation data's own columns.
 PREDICTION_COLUMNS = ("label", "predicted", "confidence", "correct")
 CHART_CONFIG = {"displaylogo": False}
 PICKED = "run.picked"
+FIGURES = "run._figures"  # chart key -> (signature of its data, the figure drawn from it)
 
 
 def pick_run(runs: list[dict]) -> str | None:
@@ -76,26 +80,47 @@ def render_header(run: dict) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def refresh_every(status: str) -> float:
+    return REFRESH_S if status == RUNNING else WAITING_REFRESH_S
+
+
 @st.fragment(run_every=REFRESH_S)
-def render_live(run_id: str) -> None:
-    render_panel(run_id, live=True)
+def render_training(run_id: str) -> None:
+    render_panel(run_id, refresh=REFRESH_S)
 
 
-def render_panel(run_id: str, live: bool) -> None:
+@st.fragment(run_every=WAITING_REFRESH_S)
+def render_waiting(run_id: str) -> None:
+    render_panel(run_id, refresh=WAITING_REFRESH_S)
+
+
+def render_panel(run_id: str, refresh: float | None = None) -> None:
+    """Status, actions, charts and events; ``refresh`` is the period of the fragment it runs in, if any."""
     run = data.get_run(run_id)
     if run is None:
         st.warning("This run no longer exists (it was deleted).")
         return
-    if live and run["status"] not in ACTIVE_STATUSES:
-        st.rerun()  # it just finished: redraw the whole page in its final layout, outcome included
-    render_status(run)
+    status = run["status"]
+    if refresh is not None and (status not in ACTIVE_STATUSES or refresh_every(status) != refresh):
+        # It finished (redraw the whole page in its final layout, outcome included), or it started or
+        # began stopping (switch to the refresh that suits it).
+        st.rerun()
+    live = status in ACTIVE_STATUSES
+    last = data.last_metrics(run) if live else None
+    # The charts are drawn from the metric points, the row's step from a rate-limited heartbeat: the
+    # progress shown is never behind the last plotted step.
+    plotted = max(
+        (int(p["step"]) for k, p in (last or {}).items() if k in CHART_KEYS and p.get("step") is not None),
+        default=None,
+    )
+    render_status(run, plotted)
     render_actions(run)
-    render_charts(run)
+    render_charts(run, last)
     render_events(run)
 
 
-def render_status(run: dict) -> None:
-    prog = data.progress(run)
+def render_status(run: dict, plotted_step: int | None = None) -> None:
+    prog = data.progress(run, plotted_step)
     cfg = run.get("config") or {}
     epochs = cfg.get("num_train_epochs")
     step_text = f"step {prog['step']:,} / {prog['total_steps']:,}" if prog["total_steps"] else "preparing"
@@ -103,7 +128,8 @@ def render_status(run: dict) -> None:
         f" · epoch {prog['epoch']:.2f}" + (f" / {epochs:g}" if epochs else "") if prog.get("epoch") else ""
     )
     if run["status"] in ACTIVE_STATUSES:
-        text = f"{status_label(run['status'])} · {step_text}{epoch_text} · ETA {format_eta(prog['eta_s'], run['status'])}"
+        eta = format_eta(prog["eta_s"], run["status"], prog.get("estimating", False))
+        text = f"{status_label(run['status'])} · {step_text}{epoch_text} · ETA {eta}"
     else:
         text = f"{status_label(run['status'])} · {step_text}{epoch_text}"
     st.progress(float(prog["fraction"] or 0.0), text=text)
@@ -112,7 +138,7 @@ def render_status(run: dict) -> None:
     c = st.columns(5)
     if run["status"] in ACTIVE_STATUSES:
         c[0].metric("Elapsed", format_duration(prog["elapsed_s"]))
-        c[1].metric("ETA", format_eta(prog["eta_s"], run["status"]))
+        c[1].metric("ETA", format_eta(prog["eta_s"], run["status"], prog.get("estimating", False)))
     else:
         c[0].metric("Duration", format_duration(prog["elapsed_s"]))
         c[1].metric("Steps", f"{prog['step']:,}")
@@ -190,32 +216,72 @@ def act(action, run_id: str, message: str) -> None:
     st.rerun(scope="app")
 
 
-def render_charts(run: dict) -> None:
-    keys = set(data.metric_keys(run))
-    got = {k: data.series(run, k) for k in CHART_KEYS if k in keys}
+def chart_signature(run: dict, keys: tuple[str, ...], last: dict | None, *extra) -> tuple | None:
+    """What a chart of ``keys`` is drawn from: the latest point of each series, and ``extra`` settings.
+
+    None when unknown (a finished run: its page does not refresh, so there is nothing to re-use).
+    """
+    if last is None:
+        return None
+    points = tuple((k, (last.get(k) or {}).get("step"), (last.get(k) or {}).get("value")) for k in keys)
+    return (run["id"], run.get("attempt"), points, *extra)
+
+
+def plot(key: str, signature: tuple | None, build) -> None:
+    """Draw a chart, re-using the figure of the previous refresh when its data has not changed.
+
+    A fragment must emit every element on each run (what it does not emit disappears), so an unchanged
+    chart is sent again as the very same figure: no store reads and no figure building here, and an
+    identical element, which the browser does not draw again.
+    """
+    cache = st.session_state.setdefault(FIGURES, {})
+    kept = cache.get(key)
+    if signature is not None and kept is not None and kept[0] == signature:
+        figure = kept[1]
+    else:
+        figure = build()
+        cache[key] = (signature, figure)
+    st.plotly_chart(figure, key=key, config=CHART_CONFIG)
+
+
+def render_charts(run: dict, last: dict | None = None) -> None:
+    """Loss, evaluation and learning-rate charts; ``last``: each series' latest point (live runs only)."""
     cfg = run.get("config") or {}
     best_key = cfg.get("metric_for_best_model") if cfg.get("load_best_model_at_end") else None
     if best_key and not best_key.startswith("eval_"):
         best_key = "eval_" + best_key
     smoothing = st.session_state.get("run.smoothing", 0.0)
+    got: dict | None = None
+
+    def series(key: str):
+        nonlocal got
+        if got is None:  # read the store only when some chart has changed
+            keys = set(data.metric_keys(run))
+            got = {k: data.series(run, k) for k in CHART_KEYS if k in keys}
+        return got.get(key)
+
+    eval_keys = ("eval_accuracy", "eval_f1")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
-            loss_figure(got.get("loss"), got.get("eval_loss"), smoothing, uirevision=run["id"]),
-            key="run.loss_chart",
-            config=CHART_CONFIG,
+        plot(
+            "run.loss_chart",
+            chart_signature(run, ("loss", "eval_loss"), last, smoothing),
+            lambda: loss_figure(series("loss"), series("eval_loss"), smoothing, uirevision=run["id"]),
         )
     with right:
-        evals = {k: got.get(k) for k in ("eval_accuracy", "eval_f1")}
-        st.plotly_chart(
-            eval_figure(evals, best_key or "eval_accuracy", uirevision=run["id"]),
-            key="run.eval_chart",
-            config=CHART_CONFIG,
+        plot(
+            "run.eval_chart",
+            chart_signature(run, eval_keys, last, best_key),
+            lambda: eval_figure(
+                {k: series(k) for k in eval_keys}, best_key or "eval_accuracy", uirevision=run["id"]
+            ),
         )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
-            lr_figure(got.get("learning_rate"), uirevision=run["id"]), key="run.lr_chart", config=CHART_CONFIG
+        plot(
+            "run.lr_chart",
+            chart_signature(run, ("learning_rate",), last),
+            lambda: lr_figure(series("learning_rate"), uirevision=run["id"]),
         )
     with right:
         st.slider(
@@ -440,10 +506,12 @@ def main() -> None:
         st.warning(f"Run {run_id} does not exist.")
         return
     render_header(run)
-    if run["status"] in ACTIVE_STATUSES:
-        render_live(run_id)
+    if run["status"] == RUNNING:
+        render_training(run_id)
+    elif run["status"] in ACTIVE_STATUSES:
+        render_waiting(run_id)
     else:
-        render_panel(run_id, live=False)
+        render_panel(run_id)
         if run["status"] == COMPLETED:
             render_outcome(run)
 

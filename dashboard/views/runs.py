@@ -10,6 +10,8 @@ from trainer_core.store import ACTIVE_STATUSES, ALL_STATUSES, FAILED, STOPPED
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"
+# Left out of the table so it fits the page; Compare's config diff shows them side by side.
+HIDDEN_COLUMNS = ("id", "Epochs", "Batch")
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -60,18 +62,26 @@ def render_table() -> None:
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
-        column_order=[c for c in table.columns if c != "id"],
+        column_order=[c for c in table.columns if c not in HIDDEN_COLUMNS],
+        # Widths that fit the page at 1400 px wide (auto-sized, the last columns ran off its edge).
         column_config={
+            "Name": st.column_config.TextColumn("Name", width=120, pinned=True),
+            "Status": st.column_config.TextColumn("Status", width=90),
             "Progress": st.column_config.ProgressColumn(
-                "Progress", min_value=0.0, max_value=1.0, format="percent"
+                "Progress", min_value=0.0, max_value=1.0, format="percent", width=85
             ),
-            "LR": st.column_config.NumberColumn("LR", format="%.0e"),
-            "Epochs": st.column_config.NumberColumn("Epochs", format="%g"),
+            "ETA": st.column_config.TextColumn("ETA", width=70),
             "Best acc": st.column_config.NumberColumn(
-                "Best acc", format="%.3f", help="Best eval accuracy so far"
+                "Best acc", format="%.3f", help="Best eval accuracy so far", width=62
             ),
-            "Best F1": st.column_config.NumberColumn("Best F1", format="%.3f", help="Best eval F1 so far"),
-            "Started": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+            "Best F1": st.column_config.NumberColumn(
+                "Best F1", format="%.3f", help="Best eval F1 so far", width=58
+            ),
+            "Checkpoint": st.column_config.TextColumn("Checkpoint", width=85),
+            "Dataset": st.column_config.TextColumn("Dataset", width=105),
+            "LR": st.column_config.NumberColumn("LR", format="%.0e", width=50),
+            "Started": st.column_config.DatetimeColumn("Started", format="MM-DD HH:mm", width=88),
+            "Duration": st.column_config.TextColumn("Duration", width=65),
         },
     )
     st.caption(

@@ -308,16 +308,38 @@ def render_preview(slots: dict, help_: dict, checkpoint: dict | None) -> dict | 
                 st.dataframe(head, height=260, hide_index=True, key="new.preview_rows")
         with right:
             if preview.get("label_counts"):
-                st.plotly_chart(
-                    label_distribution_figure(preview["label_counts"]),
-                    key="new.label_chart",
-                    config={"displayModeBar": False},
-                )
+                render_label_counts(preview)
             if preview.get("token_stats"):
                 st.caption(token_stats_text(preview["token_stats"], v.get("max_seq_length")))
             elif preview.get("ok") and not ckpt_name:
                 st.caption("Token lengths appear once the checkpoint can be loaded.")
     return preview
+
+
+def render_label_counts(preview: dict) -> None:
+    """Rows per label of the rows the run trains on, or, where only the whole split was counted, saying so."""
+    n_train = preview.get("n_train")
+    counts = preview.get("label_counts_train")  # after the split and caps, where trainer_core gives it
+    note = None
+    if counts:
+        title = f"Labels of the {n_train:,} training rows" if n_train is not None else "Labels (train)"
+    else:
+        counts = preview["label_counts"]
+        total = sum(int(v) for v in counts.values())
+        if n_train is None or total == n_train:
+            title = f"Labels of the {total:,} training rows"
+        else:
+            # preview_dataset counts labels before the validation split and the row caps.
+            title = f"Labels, all {total:,} rows"
+            note = (
+                f"Counted over all {total:,} rows, before the validation split and the row caps; "
+                f"the run trains on {n_train:,} of them."
+            )
+    st.plotly_chart(
+        label_distribution_figure(counts, title), key="new.label_chart", config={"displayModeBar": False}
+    )
+    if note:
+        st.caption(note)
 
 
 def render_mapping(slots: dict, help_: dict, columns: list[str]) -> None:
@@ -530,7 +552,8 @@ def render_review(config, config_dict: dict, errors: dict, general) -> None:
             name = st.session_state.get(K("run_name")) or ""
             suffix = f' --name "{name}"' if name else ""
             st.caption("Command line (train in the foreground; `launch` starts it in the background)")
-            st.code(f"python -m trainer_core run config.yaml{suffix}", language="bash")
+            # Wrapped: a long run name would otherwise run off the box's edge.
+            st.code(f"python -m trainer_core run config.yaml{suffix}", language="bash", wrap_lines=True)
     if start and config is not None:
         launch(config_dict, general)
 

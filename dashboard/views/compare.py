@@ -8,6 +8,7 @@ from dashboard import data, state
 from dashboard.figures import X_AXES, compare_figure
 from dashboard.tables import (
     comparable_config,
+    config_diff_caption,
     config_diff_table,
     format_duration,
     rank_runs,
@@ -109,7 +110,7 @@ def render_config_diff(runs: list[dict], labels: dict) -> None:
     if not diff:
         st.info("These runs have the same config.")
         return
-    st.caption(f"Only the {len(diff)} fields that differ; everything else is the same in every selected run.")
+    st.caption(config_diff_caption(len(diff)))
     st.dataframe(config_diff_table(diff, labels), key="compare.diff")
 
 
