@@ -1,0 +1,1 @@
+"""Benchmarks of trainer_core and the dashboard against their references (``make bench``)."""
