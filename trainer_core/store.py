@@ -476,19 +476,27 @@ class MetricsStore:
         )
         arr = np.array(rows, dtype=float).reshape(-1, 8)
         # Regroup the fine rollup buckets into the requested number, keeping each group's extremes.
+        # Vectorised: sort by (group, value) and take each group's first row (its min) and, sorting by
+        # the negated max, each group's first row there (its max).
         group = ((arr[:, 0] - lo) * buckets // (hi - lo + 1)).astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        picks = []
-        for i, start in enumerate(starts):
-            end = starts[i + 1] if i + 1 < len(starts) else len(arr)
-            block = arr[start:end]
-            picks.append(block[np.argmin(block[:, 2]), 0:4])
-            picks.append(block[np.argmax(block[:, 6]), 4:8])
-        frame = pd.DataFrame(np.array(picks).reshape(-1, 4), columns=SERIES_COLUMNS)
-        frame["step"] = frame["step"].astype(np.int64)
-        return (
-            frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
+        by_min = np.lexsort((arr[:, 2], group))
+        by_max = np.lexsort((-arr[:, 6], group))
+        first = np.r_[True, group[by_min][1:] != group[by_min][:-1]]
+        mins = arr[by_min[first], 0:4]
+        maxs = arr[by_max[np.r_[True, group[by_max][1:] != group[by_max][:-1]]], 4:8]
+        both = np.empty((2 * len(mins), 4))
+        both[0::2], both[1::2] = mins, maxs
+        # A bucket whose min and max are the same point keeps it once.
+        same = np.all(mins == maxs, axis=1) | (
+            np.isnan(mins[:, 1]) & np.all(mins[:, [0, 2, 3]] == maxs[:, [0, 2, 3]], axis=1)
         )
+        keep = np.ones(len(both), dtype=bool)
+        keep[1::2] = ~same
+        both = both[keep]
+        both = both[np.lexsort((both[:, 3], both[:, 0]))]
+        frame = pd.DataFrame(both, columns=SERIES_COLUMNS)
+        frame["step"] = frame["step"].astype(np.int64)
+        return frame
 
     def _downsampled_scan(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
         # SQLite-specific: a bare column next to MIN()/MAX() comes from the row holding that extreme.
