@@ -152,3 +152,20 @@ def test_events(store):
     store.add_event(run_id, "stop_requested", "bye")
     events = store.events(run_id)
     assert [e["kind"] for e in events] == ["launched", "stop_requested"] and events[0]["data"] == {"x": 1}
+
+
+def test_checkpointing_moved_off_the_writers_path(tmp_path):
+    url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    writer = MetricsStore(url, auto_checkpoint=False)
+    run_id = writer.create_run("w", {})
+    now = time.time()
+    for step in range(300):
+        writer.log_points([(run_id, "loss", step, None, float(step), now)] * 1)
+    wal = tmp_path / "metrics.db-wal"
+    grown = wal.stat().st_size
+    assert grown > 0
+    writer.checkpoint()
+    # A passive checkpoint copies the log into the database; the next write starts the log over.
+    writer.log_points([(run_id, "loss", 300, None, 1.0, now)])
+    assert wal.stat().st_size <= grown
+    assert MetricsStore(url).count_points(run_id) == 301

@@ -167,13 +167,14 @@ def _heartbeat_loop(store: MetricsStore, run_id: str, done: threading.Event) -> 
     while not done.wait(HEARTBEAT_EVERY_S):
         try:
             store.heartbeat(run_id)
+            store.checkpoint()
         except Exception:  # noqa: BLE001 - keep beating; a transient lock must not end the run
             logger.warning("heartbeat failed", exc_info=True)
 
 
 def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) -> int:
     """Run one attempt of a run and record how it ended. Returns the process exit code."""
-    store = MetricsStore(store_url)
+    store = MetricsStore(store_url, auto_checkpoint=False)
     stop_event = threading.Event()
 
     def on_signal(signum, _frame):
