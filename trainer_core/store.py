@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from trainer_core.errors import RunNotFoundError
+from trainer_core.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, SERIES_COLUMNS, regroup, rollup_rows
 
 QUEUED, RUNNING, STOPPING, STOPPED, COMPLETED, FAILED = (
     "queued",
@@ -118,26 +119,6 @@ _RUN_COLUMNS = (
     "train_began_at",
 )
 _JSON_COLUMNS = ("config", "summary")
-SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
-# Step widths of the min/max rollups kept beside the raw points. A downsampled read of a long series
-# reads at most ~8x the requested number of rollup rows instead of scanning every raw point (a scan of
-# 1M points costs ~0.5 s in SQLite; the rollup read costs a few ms). Widths grow 8x per level.
-ROLLUP_WIDTHS = (16, 128, 1024, 8192, 65536)
-_ROLLUP_UPSERT = """
-INSERT INTO metric_rollups (run_id, key, width, bucket, n, min_step, min_epoch, min_value, min_wall,
-                            max_step, max_epoch, max_value, max_wall)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id, key, width, bucket) DO UPDATE SET
-    n = n + excluded.n,
-    min_step = CASE WHEN excluded.min_value < min_value THEN excluded.min_step ELSE min_step END,
-    min_epoch = CASE WHEN excluded.min_value < min_value THEN excluded.min_epoch ELSE min_epoch END,
-    min_wall = CASE WHEN excluded.min_value < min_value THEN excluded.min_wall ELSE min_wall END,
-    min_value = MIN(min_value, excluded.min_value),
-    max_step = CASE WHEN excluded.max_value > max_value THEN excluded.max_step ELSE max_step END,
-    max_epoch = CASE WHEN excluded.max_value > max_value THEN excluded.max_epoch ELSE max_epoch END,
-    max_wall = CASE WHEN excluded.max_value > max_value THEN excluded.max_wall ELSE max_wall END,
-    max_value = MAX(max_value, excluded.max_value)
-"""
 # Metric keys where lower is better; everything else recorded at eval time is "higher is better".
 _LOWER_IS_BETTER = ("loss",)
 
@@ -169,6 +150,7 @@ class MetricsStore:
         self.path = _sqlite_path(self.url)
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
+        self._run_columns: list[str] | None = None
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # executescript commits on its own; CREATE ... IF NOT EXISTS makes concurrent first opens safe.
         self._conn().executescript(_SCHEMA)
@@ -273,8 +255,9 @@ class MetricsStore:
         return [self._run_dict(r) for r in self._read(sql, params)]
 
     def _run_dict(self, row: tuple) -> dict[str, Any]:
-        names = [d[0] for d in self._conn().execute("SELECT * FROM runs LIMIT 0").description]
-        out = dict(zip(names, row, strict=True))
+        if self._run_columns is None:  # the schema is fixed once the store is open: ask once
+            self._run_columns = [d[0] for d in self._conn().execute("SELECT * FROM runs LIMIT 0").description]
+        out = dict(zip(self._run_columns, row, strict=True))
         for key in _JSON_COLUMNS:
             out[key] = json.loads(out[key]) if out[key] else ({} if key == "config" else None)
         out["stop_requested"] = bool(out["stop_requested"])
@@ -383,7 +366,7 @@ class MetricsStore:
         """Insert raw ``(run_id, key, step, epoch, value, wall_time)`` rows in one transaction."""
         if not rows and touch is None:
             return
-        rollups = _rollup_rows(rows)
+        rollups = rollup_rows(rows)
         with self._write() as conn:
             if touch is not None:
                 run_id, step, epoch, now = touch
@@ -395,7 +378,7 @@ class MetricsStore:
                 "INSERT INTO metrics (run_id, key, step, epoch, value, wall_time) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            conn.executemany(_ROLLUP_UPSERT, rollups)
+            conn.executemany(ROLLUP_UPSERT, rollups)
 
     def delete_points_after(self, run_id: str, step: int) -> int:
         """Drop points logged after ``step`` (a resume from an earlier checkpoint replays those steps)."""
@@ -415,7 +398,7 @@ class MetricsStore:
                     "WHERE run_id = ? AND step >= ? AND step <= ?",
                     (run_id, first * width, step),
                 ).fetchall()
-                conn.executemany(_ROLLUP_UPSERT, _rollup_rows(kept, widths=(width,)))
+                conn.executemany(ROLLUP_UPSERT, rollup_rows(kept, widths=(width,)))
             return deleted
 
     def metric_keys(self, run_id: str) -> list[str]:
@@ -484,29 +467,7 @@ class MetricsStore:
             "FROM metric_rollups WHERE run_id = ? AND key = ? AND width = ? ORDER BY bucket",
             (run_id, key, width),
         )
-        arr = np.array(rows, dtype=float).reshape(-1, 8)
-        # Regroup the fine rollup buckets into the requested number, keeping each group's extremes.
-        # Vectorised: sort by (group, value) and take each group's first row (its min) and, sorting by
-        # the negated max, each group's first row there (its max).
-        group = ((arr[:, 0] - lo) * buckets // (hi - lo + 1)).astype(np.int64)
-        by_min = np.lexsort((arr[:, 2], group))
-        by_max = np.lexsort((-arr[:, 6], group))
-        first = np.r_[True, group[by_min][1:] != group[by_min][:-1]]
-        mins = arr[by_min[first], 0:4]
-        maxs = arr[by_max[np.r_[True, group[by_max][1:] != group[by_max][:-1]]], 4:8]
-        both = np.empty((2 * len(mins), 4))
-        both[0::2], both[1::2] = mins, maxs
-        # A bucket whose min and max are the same point keeps it once.
-        same = np.all(mins == maxs, axis=1) | (
-            np.isnan(mins[:, 1]) & np.all(mins[:, [0, 2, 3]] == maxs[:, [0, 2, 3]], axis=1)
-        )
-        keep = np.ones(len(both), dtype=bool)
-        keep[1::2] = ~same
-        both = both[keep]
-        both = both[np.lexsort((both[:, 3], both[:, 0]))]
-        frame = pd.DataFrame(both, columns=SERIES_COLUMNS)
-        frame["step"] = frame["step"].astype(np.int64)
-        return frame
+        return regroup(np.array(rows, dtype=float).reshape(-1, 8), lo, hi, buckets)
 
     def _downsampled_scan(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
         # SQLite-specific: a bare column next to MIN()/MAX() comes from the row holding that extreme.
@@ -603,52 +564,6 @@ def _is_number(value: Any) -> bool:
         except ImportError:  # pragma: no cover - numpy ships with pandas
             return False
     return value == value and value not in (float("inf"), float("-inf"))
-
-
-def _rollup_rows(rows: list[tuple], widths: Iterable[int] = ROLLUP_WIDTHS) -> list[tuple]:
-    """Aggregate raw points into per-bucket (min, max) rows ready for the rollup upsert."""
-    if not rows:
-        return []
-    out = []
-    if len(rows) < 64:
-        for width in widths:
-            for run_id, key, step, epoch, value, wall in rows:
-                out.append(
-                    (run_id, key, width, step // width, 1, step, epoch, value, wall, step, epoch, value, wall)
-                )
-        return out
-    frame = pd.DataFrame(rows, columns=["run_id", "key", *SERIES_COLUMNS])
-    for width in widths:
-        frame["bucket"] = frame["step"] // width
-        grouped = frame.groupby(["run_id", "key", "bucket"], sort=False)
-        lo = frame.loc[grouped["value"].idxmin().to_numpy()].reset_index(drop=True)
-        hi = frame.loc[grouped["value"].idxmax().to_numpy()].reset_index(drop=True)
-        counts = grouped.size().to_numpy()
-        lo_epoch = lo["epoch"].astype(object).where(lo["epoch"].notna(), None)
-        hi_epoch = hi["epoch"].astype(object).where(hi["epoch"].notna(), None)
-        out.extend(
-            zip(
-                lo["run_id"],
-                lo["key"],
-                [width] * len(lo),
-                lo["bucket"].astype(int).tolist(),
-                counts.tolist(),
-                lo["step"].astype(int).tolist(),
-                lo_epoch.tolist(),
-                lo["value"].astype(float).tolist(),
-                lo["wall_time"].astype(float).tolist(),
-                hi["step"].astype(int).tolist(),
-                hi_epoch.tolist(),
-                hi["value"].astype(float).tolist(),
-                hi["wall_time"].astype(float).tolist(),
-                strict=True,
-            )
-        )
-    return out
-
-
-def _opt(x: Any) -> float | None:
-    return None if x is None or x != x else float(x)
 
 
 def _sqlite_path(url: str) -> str:

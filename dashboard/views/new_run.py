@@ -58,6 +58,13 @@ def error_slot(slots: dict, name: str) -> None:
     slots[name] = st.empty()
 
 
+def form_field(slots: dict, help_: dict, col, name: str, widget, label: str, help_key=None, **kw) -> None:
+    """One config field in a column: its widget with the field's own help, and a slot for its error."""
+    with col:
+        widget(label, key=K(name), persist_state=KEEP, help=help_.get(help_key or name), **kw)
+        error_slot(slots, name)
+
+
 # --------------------------------------------------------------------------------------------------
 # 1. checkpoint
 # --------------------------------------------------------------------------------------------------
@@ -207,42 +214,21 @@ def render_dataset(slots: dict, help_: dict) -> None:
             error_slot(slots, "validation_file")
 
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.number_input(
-            "Validation share",
-            key=K("validation_split_ratio"),
-            min_value=0.01,
-            max_value=0.9,
-            step=0.05,
-            format="%.2f",
-            persist_state=KEEP,
-            help=help_.get("validation_split_ratio"),
-        )
-        error_slot(slots, "validation_split_ratio")
-    with c2:
-        st.number_input(
-            "Max training rows",
-            key=K("max_train_samples"),
-            value=None,
-            min_value=1,
-            step=100,
-            placeholder="all",
-            persist_state=KEEP,
-            help=help_.get("max_train_samples"),
-        )
-        error_slot(slots, "max_train_samples")
-    with c3:
-        st.number_input(
-            "Max validation rows",
-            key=K("max_eval_samples"),
-            value=None,
-            min_value=1,
-            step=100,
-            placeholder="all",
-            persist_state=KEEP,
-            help=help_.get("max_eval_samples"),
-        )
-        error_slot(slots, "max_eval_samples")
+    limits = {"min_value": 1, "step": 100, "value": None, "placeholder": "all"}
+    form_field(
+        slots,
+        help_,
+        c1,
+        "validation_split_ratio",
+        st.number_input,
+        "Validation share",
+        min_value=0.01,
+        max_value=0.9,
+        step=0.05,
+        format="%.2f",
+    )
+    form_field(slots, help_, c2, "max_train_samples", st.number_input, "Max training rows", **limits)
+    form_field(slots, help_, c3, "max_eval_samples", st.number_input, "Max validation rows", **limits)
 
 
 def render_upload(label: str, name: str, help_text: str | None) -> None:
@@ -382,9 +368,7 @@ def render_hyperparameters(slots: dict, help_: dict) -> None:
     st.subheader("4 · Hyperparameters")
 
     def field(col, name, widget, label, help_key=None, **kw):
-        with col:
-            widget(label, key=K(name), persist_state=KEEP, help=help_.get(help_key or name), **kw)
-            error_slot(slots, name)
+        form_field(slots, help_, col, name, widget, label, help_key, **kw)
 
     c = st.columns(4)
     field(c[0], "learning_rate", st.text_input, "Learning rate", placeholder="e.g. 2e-5")
