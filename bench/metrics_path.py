@@ -98,8 +98,8 @@ def eval_log(step: int) -> dict[str, float]:
 def callback_cost(folder: Path, calls: int) -> dict[str, Any]:
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from trainer_core.callback import StoreCallback
-    from trainer_core.store import MetricsStore
+    from trainer_core.runs.callback import StoreCallback
+    from trainer_core.tracking.store import MetricsStore
 
     store = MetricsStore(f"sqlite:///{folder / 'callback.db'}")
     run_id = store.create_run("bench-callback", {}, run_dir=str(folder))
@@ -133,7 +133,7 @@ def callback_cost(folder: Path, calls: int) -> dict[str, Any]:
 
 
 def write_throughput(folder: Path, per_call_points: int, batched_points: int, batch: int) -> dict[str, Any]:
-    from trainer_core.store import MetricsStore
+    from trainer_core.tracking.store import MetricsStore
 
     store = MetricsStore(f"sqlite:///{folder / 'writes.db'}")
     run_id = store.create_run("bench-writes", {})
@@ -236,7 +236,7 @@ def _to_json(figures) -> int:
 
 def measure(quick: bool = False) -> dict[str, Any]:
     from trainer_core import Launcher
-    from trainer_core.paths import LOG_FILE
+    from trainer_core.runs.folder import LOG_FILE
 
     folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
     repeat = 5 if quick else 15

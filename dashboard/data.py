@@ -23,8 +23,8 @@ import streamlit as st
 
 from dashboard.tables import eta_estimating, with_plotted_step
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
-from trainer_core.launcher import Launcher
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED
+from trainer_core.runs.launcher import Launcher
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED
 
 LIVE_TTL_S = 1.0
 MAX_POINTS = 1000  # per plotted line; the store keeps each bucket's min and max, so spikes survive
@@ -306,7 +306,7 @@ def _file_stamp(path: str | None) -> float | None:
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
 def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
     from trainer_core.config import config_from_dict
-    from trainer_core.data import preview_dataset
+    from trainer_core.data.prepare import preview_dataset
 
     try:
         # The same coercion and checks a launch applies (a missing file, a bad ratio ...), on the field.

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trainer_core.store import lower_is_better
+from trainer_core.tracking.status import lower_is_better
 
 # Okabe-Ito: distinguishable for the common forms of colour blindness, and still readable in print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

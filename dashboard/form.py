@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from trainer_core.config import BUILTIN_DATASETS, BUILTIN_MODELS, looks_like_path
+from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core.config import looks_like_path
 
 PREFIX = "new."
 

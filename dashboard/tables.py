@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainer_core.store import ACTIVE_STATUSES, RUNNING, STOPPING, lower_is_better
+from trainer_core.tracking.status import ACTIVE_STATUSES, RUNNING, STOPPING, lower_is_better
 
 # Config keys that differ between any two runs by construction, so a diff showing them says nothing.
 RUN_SPECIFIC_KEYS = ("output_dir", "logging_dir", "run_name")

@@ -33,7 +33,7 @@ def runs_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def launcher(runs_home):
-    from trainer_core.launcher import Launcher
+    from trainer_core.runs.launcher import Launcher
 
     return Launcher(home=runs_home)
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import REPO
 from trainer_core.config import load_config
-from trainer_core.store import COMPLETED
+from trainer_core.tracking.status import COMPLETED
 
 
 @pytest.mark.slow

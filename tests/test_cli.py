@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import REPO, tiny_config
-from trainer_core.launcher import Launcher
+from trainer_core.runs.launcher import Launcher
 
 
 def cli(*args, home: Path, check=True, timeout=300):

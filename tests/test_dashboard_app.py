@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from trainer_core.store import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, MetricsStore
+from trainer_core.tracking.status import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, STOPPING
+from trainer_core.tracking.store import MetricsStore
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 # The first run in a process imports transformers (config validation, the data preview): seconds.
@@ -61,7 +62,7 @@ def _log_training(
 def _save_tiny_model(folder: Path) -> None:
     from transformers import AutoTokenizer
 
-    from trainer_core.builtins import build_tiny_bert, minilm_path
+    from trainer_core.assets import build_tiny_bert, minilm_path
 
     build_tiny_bert(2, dict(enumerate(LABELS)), {n: i for i, n in enumerate(LABELS)}).save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
@@ -446,7 +447,7 @@ def test_form_shows_errors_next_to_fields_and_disables_start(csv_form):
 
 
 def test_start_launches_and_opens_the_run_page(csv_form, runs_home):
-    from trainer_core.launcher import Launcher
+    from trainer_core.runs.launcher import Launcher
 
     at = csv_form
     at.selectbox(key="new.text_column").set_value("foo").run()

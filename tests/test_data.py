@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from trainer_core.config import DataArguments, ModelArguments
-from trainer_core.data import (
+from trainer_core.data.prepare import (
     cast_labels,
     guess_columns,
     load_raw_data,
@@ -252,7 +252,7 @@ def test_named_class_ids_are_kept():
 
 @pytest.fixture(scope="module")
 def builtin_rows():
-    from trainer_core.data import _normalise
+    from trainer_core.data.prepare import _normalise
 
     raw = load_raw_data(DataArguments())
     return raw, _normalise(raw, DataArguments())

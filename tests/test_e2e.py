@@ -32,7 +32,7 @@ from tests.e2e_helpers import (
     wait_until,
 )
 from trainer_core import Launcher
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED, RUNNING, STOPPED
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, RUNNING, STOPPED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from bench import plain_trainer
-from trainer_core.builtins import TINY_BERT_SHAPE
+from trainer_core.assets import TINY_BERT_SHAPE
 
 COMPARED = ("eval_loss", "eval_accuracy", "eval_f1")
 

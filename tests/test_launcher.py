@@ -14,8 +14,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from tests.conftest import tiny_config
 from trainer_core.config import config_from_dict, load_config
 from trainer_core.errors import ConfigError, RunStateError
-from trainer_core.launcher import Launcher
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.runs.launcher import Launcher
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
 
 
 def wait_for(predicate, timeout=120, poll=0.1, what="condition"):
@@ -150,7 +150,7 @@ def test_crash_in_the_worker_is_failed_with_its_traceback(launcher, tmp_path):
     # A checkpoint folder whose weights file is garbage: found and configured fine, crashes on load.
     broken = tmp_path / "broken-model"
     broken.mkdir()
-    from trainer_core.builtins import minilm_path as minilm_dir
+    from trainer_core.assets import minilm_path as minilm_dir
 
     for name in (
         "config.json",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer_core import builtins
+from trainer_core import assets as builtins
 from trainer_core.config import DataArguments, ModelArguments
 from trainer_core.errors import ConfigError
 from trainer_core.models import (
@@ -24,7 +24,7 @@ MINILM_PARAMETERS = 22_713_216  # all-MiniLM-L6-v2's BertModel, position_ids buf
 @pytest.fixture(scope="module")
 def labels():
     """Class names as the data pipeline derives them from the built-in dataset."""
-    from trainer_core.data import cast_labels, load_raw_data
+    from trainer_core.data.prepare import cast_labels, load_raw_data
 
     raw = load_raw_data(DataArguments())
     names = cast_labels(raw.train["category"].tolist()).names
@@ -178,7 +178,7 @@ def test_a_collated_batch_trains_the_tiny_model(labels):
     """The tokenizer, data and model fit together the way Trainer uses them."""
     from transformers import DataCollatorWithPadding
 
-    from trainer_core.data import prepare_datasets
+    from trainer_core.data.prepare import prepare_datasets
 
     tokenizer = load_tokenizer(ModelArguments(model_name_or_path="builtin:tiny-bert"))
     data = prepare_datasets(

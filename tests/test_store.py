@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from trainer_core.errors import RunNotFoundError
-from trainer_core.store import COMPLETED, FAILED, RUNNING, STOPPING, MetricsStore
+from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPING
+from trainer_core.tracking.store import MetricsStore
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_downsampling_stays_exact_after_rewinding(store):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from trainer_core.store import MetricsStore
+    from trainer_core.tracking.store import MetricsStore
     store = MetricsStore(sys.argv[1], busy_timeout_s=30)
     run_id, n = sys.argv[2], int(sys.argv[3])
     for step in range(n):

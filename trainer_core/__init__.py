@@ -16,8 +16,9 @@ from trainer_core.config import (
     to_yaml,
 )
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
-from trainer_core.launcher import Launcher, run_progress
-from trainer_core.store import MetricsStore
+from trainer_core.runs.launcher import Launcher
+from trainer_core.tracking.status import run_progress
+from trainer_core.tracking.store import MetricsStore
 
 __all__ = [
     "ConfigError",

@@ -19,8 +19,9 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer_core import builtins
-from trainer_core.config import BUILTIN_MODELS, ModelArguments, looks_like_path
+from trainer_core import assets as builtins
+from trainer_core.assets import BUILTIN_MODELS
+from trainer_core.config import ModelArguments, looks_like_path
 from trainer_core.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from dashboard.tables import (
     status_label,
 )
 from trainer_core.config import config_diff
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED
 
 REFRESH_S = 2.0
 MAX_RUNS = 10

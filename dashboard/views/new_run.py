@@ -13,7 +13,8 @@ from dashboard import data, state
 from dashboard import form as F
 from dashboard.figures import label_distribution_figure
 from dashboard.tables import checkpoint_summary, token_stats_text
-from trainer_core.config import BUILTIN_DATASETS, BUILTIN_MODELS, to_yaml
+from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core.config import to_yaml
 from trainer_core.errors import ConfigError
 
 K = F.key

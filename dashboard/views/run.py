@@ -22,7 +22,7 @@ from dashboard.tables import (
     short_checkpoint,
     status_label,
 )
-from trainer_core.store import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
 
 REFRESH_S = 1.5  # while it trains
 WAITING_REFRESH_S = 3.0  # queued (waiting for its worker) or stopping (saving a checkpoint): little moves

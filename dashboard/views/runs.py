@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import data, state
 from dashboard.tables import filter_runs, run_labels, runs_table, status_label
-from trainer_core.store import ACTIVE_STATUSES, ALL_STATUSES, FAILED, STOPPED
+from trainer_core.tracking.status import ACTIVE_STATUSES, ALL_STATUSES, FAILED, STOPPED
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def launcher_from(args):
     """The Launcher named by the global --home/--db options, with dead runs reconciled."""
-    from trainer_core.launcher import Launcher
+    from trainer_core.runs.launcher import Launcher
 
     launcher = Launcher(home=args.home, store_url=args.db)
     launcher.reconcile()

@@ -18,7 +18,7 @@ register = list_command_parser
 
 
 def list_command(args) -> int:
-    from trainer_core.launcher import run_progress
+    from trainer_core.tracking.status import run_progress
 
     launcher = launcher_from(args)
     runs = launcher.store.list_runs(statuses=args.status)

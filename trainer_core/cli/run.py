@@ -26,7 +26,7 @@ def run_command(args) -> int:
     from tqdm import tqdm
 
     from trainer_core.config import load_config
-    from trainer_core.store import ACTIVE_STATUSES, COMPLETED
+    from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED
 
     launcher = launcher_from(args)
     run_id = launcher.launch(load_config(args.config), name=args.name)

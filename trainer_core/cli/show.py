@@ -28,7 +28,7 @@ def _fmt(value) -> str:
 
 
 def show_command(args) -> int:
-    from trainer_core.launcher import run_progress
+    from trainer_core.tracking.status import run_progress
 
     launcher = launcher_from(args)
     run = launcher.store.get_run(args.run_id)

@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trainer_core.config import (
-    BUILTIN_DATASETS,
-    BUILTIN_MODELS,
+from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core.config.args import (
     REPORTED_METRICS,
     TABLE_EXTENSIONS,
     TRAINING_DEFAULTS,

@@ -1,6 +1,6 @@
 """The worker process: one fine-tuning run, start to finish, recorded in the metrics store.
 
-Started by the launcher as ``python -m trainer_core.worker --run-id ID --run-dir DIR --store URL``
+Started by the launcher as ``python -m trainer_core.runs.worker --run-id ID --run-dir DIR --store URL``
 in its own session, so it outlives the dashboard or CLI that started it. ``train()`` reads top to
 bottom like transformers' run_glue.py: seed, tokenizer, datasets, labels, model, Trainer, train,
 evaluate, predict.
@@ -22,10 +22,11 @@ from typing import Any
 
 from trainer_core.config import RunConfig, load_config
 from trainer_core.errors import ConfigError
-from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, MODEL, PREDICTIONS, latest_checkpoint
-from trainer_core.store import COMPLETED, FAILED, RUNNING, STOPPED, MetricsStore
+from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.tracking.store import MetricsStore
 
-logger = logging.getLogger("trainer_core.worker")
+logger = logging.getLogger("trainer_core.runs.worker")
 
 HEARTBEAT_EVERY_S = 5.0
 
@@ -48,8 +49,8 @@ def train(
     import pandas as pd
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
-    from trainer_core.callback import StoreCallback
-    from trainer_core.data import prepare_datasets
+    from trainer_core.runs.callback import StoreCallback
+    from trainer_core.data.prepare import prepare_datasets
     from trainer_core.metrics import build_compute_metrics, classification_report, softmax
     from trainer_core.models import load_model, load_tokenizer
 
@@ -234,7 +235,7 @@ def _finish(store: MetricsStore, run_id: str, status: str, **fields: Any) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer_core.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trainer_core.runs.worker", description=__doc__)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--store", required=True, help="metrics store URL")

@@ -17,7 +17,7 @@ def preflight(config: RunConfig) -> dict[str, Any]:
         ConfigError: the checkpoint cannot be found or read, the data cannot be read, a named column is
             missing, or the max length exceeds what the checkpoint takes.
     """
-    from trainer_core.data import preview_dataset
+    from trainer_core.data.prepare import preview_dataset
     from trainer_core.models import inspect_checkpoint
 
     checkpoint = inspect_checkpoint(

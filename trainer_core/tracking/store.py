@@ -23,19 +23,8 @@ import numpy as np
 import pandas as pd
 
 from trainer_core.errors import RunNotFoundError
-from trainer_core.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, SERIES_COLUMNS, regroup, rollup_rows
-
-QUEUED, RUNNING, STOPPING, STOPPED, COMPLETED, FAILED = (
-    "queued",
-    "running",
-    "stopping",
-    "stopped",
-    "completed",
-    "failed",
-)
-ACTIVE_STATUSES = (QUEUED, RUNNING, STOPPING)
-FINAL_STATUSES = (STOPPED, COMPLETED, FAILED)
-ALL_STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
+from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, SERIES_COLUMNS, regroup, rollup_rows
+from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING, lower_is_better
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -119,13 +108,6 @@ _RUN_COLUMNS = (
     "train_began_at",
 )
 _JSON_COLUMNS = ("config", "summary")
-# Metric keys where lower is better; everything else recorded at eval time is "higher is better".
-_LOWER_IS_BETTER = ("loss",)
-
-
-def lower_is_better(key: str) -> bool:
-    """True for loss-like metrics (used to pick the best value of a series)."""
-    return any(key.endswith(suffix) for suffix in _LOWER_IS_BETTER)
 
 
 def new_run_id() -> str:

@@ -3,8 +3,8 @@
 The steps follow ``run_glue.py``: load (Hub, local files or the built-in), pick the text column(s) and
 the label column, turn labels into class ids, hold out a validation split if the data has none, cap the
 row counts, then tokenise with truncation and no padding (``DataCollatorWithPadding`` pads per batch).
-File reading lives in :mod:`trainer_core.tables`, column mapping and label casting in
-:mod:`trainer_core.columns`; the names a caller needs are re-exported here.
+File reading lives in :mod:`trainer_core.data.files`, column mapping and label casting in
+:mod:`trainer_core.data.columns`; the names a caller needs are re-exported here.
 
 Row order is kept wherever the data provides its own validation split, so a run on GLUE MRPC's TSV
 files sees exactly the rows, in the same order, that the Hugging Face course recipe does on the Hub copy.
@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from trainer_core import builtins
-from trainer_core.columns import (
+from trainer_core import assets as builtins
+from trainer_core.assets import BUILTIN_DATASETS
+from trainer_core.config import DataArguments, ModelArguments
+from trainer_core.data.columns import (
     COLUMN_FIELDS,
     LABEL,
     TEXT,
@@ -35,9 +37,8 @@ from trainer_core.columns import (
     resolve_columns,
     select_rows,
 )
-from trainer_core.config import BUILTIN_DATASETS, DataArguments, ModelArguments
+from trainer_core.data.files import load_table
 from trainer_core.errors import ConfigError
-from trainer_core.tables import load_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -7,7 +7,7 @@ import time
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from trainer_core.store import MetricsStore
+from trainer_core.tracking.store import MetricsStore
 
 logger = logging.getLogger(__name__)
 

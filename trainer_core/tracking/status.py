@@ -1,0 +1,65 @@
+"""What a run's row means: its status, its progress, and which metrics are better when lower.
+
+Every page, command and process asks this module; no status string or metric rule is written anywhere
+else.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """The life of a run: queued -> running -> (stopping ->) stopped | completed | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """True while a worker owns the run (or is about to)."""
+        return self in ACTIVE_STATUSES
+
+
+QUEUED, RUNNING, STOPPING, STOPPED, COMPLETED, FAILED = RunStatus
+ACTIVE_STATUSES = (QUEUED, RUNNING, STOPPING)
+FINAL_STATUSES = (STOPPED, COMPLETED, FAILED)
+ALL_STATUSES = tuple(RunStatus)
+
+# Metric keys where lower is better; everything else recorded at eval time is "higher is better".
+_LOWER_IS_BETTER = ("loss",)
+
+
+def lower_is_better(key: str) -> bool:
+    """True for loss-like metrics (used to pick the best value of a series)."""
+    return any(key.endswith(suffix) for suffix in _LOWER_IS_BETTER)
+
+
+def run_progress(run: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Step, fraction done, elapsed time and ETA of a run row (pure; the dashboard and CLI share it)."""
+    now = time.time() if now is None else now
+    step = int(run.get("step") or 0)
+    total = int(run.get("total_steps") or 0)
+    fraction = min(1.0, step / total) if total else (1.0 if run.get("status") == COMPLETED else 0.0)
+    started = run.get("started_at")
+    ended = run.get("finished_at") if run.get("status") not in ACTIVE_STATUSES else None
+    elapsed = ((ended or now) - started) if started else None
+    eta = None
+    began, start_step = run.get("train_began_at"), int(run.get("start_step") or 0)
+    if run.get("status") in (RUNNING, STOPPING) and began and total and step > start_step:
+        rate = (step - start_step) / max(1e-9, now - began)
+        eta = (total - step) / rate if rate > 0 else None
+    return {
+        "step": step,
+        "total_steps": total,
+        "fraction": fraction,
+        "epoch": run.get("epoch"),
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+    }
