@@ -24,15 +24,6 @@ from typing import Any
 
 from bench.common import REPO, log
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # A run that outlasts any measurement: the random tiny BERT, many epochs, a log line every 5 steps
 # (so the page has new points at every refresh) and an evaluation every 200 steps.
 LIVE_RUN = {
@@ -126,9 +117,11 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
     import psutil
     from playwright.sync_api import sync_playwright
 
+    # The browser as the end-to-end test drives it: one set of Chromium flags for both.
+    from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
     from trainer_core import Launcher
 
-    if not Path(CHROMIUM).is_file():
+    if not CHROMIUM.is_file():
         raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
     if quick:
         minutes = min(minutes, 1.0)
@@ -146,7 +139,7 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/run?run={run_id}")
             # The live page is drawn once its charts are there (the run has logged by then).
             page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=180_000)

@@ -12,8 +12,8 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import data, state  # noqa: E402
-from dashboard.tables import format_count  # noqa: E402
+from dashboard import state  # noqa: E402
+from dashboard.sidebar import render_engine_status  # noqa: E402
 
 st.set_page_config(page_title="Fine-tuning runs", page_icon=":material/model_training:", layout="wide")
 
@@ -24,27 +24,6 @@ pages = [
     st.Page(state.COMPARE_PAGE, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ]
 page = st.navigation(pages)
-
-
-@st.fragment(run_every=5)
-def render_engine_status() -> None:
-    """One line: what the engine is doing, and where it keeps its runs."""
-    try:
-        status = data.engine_status()
-    except Exception as exc:  # noqa: BLE001 - the sidebar must never take the page down with it
-        st.caption(f":red[Engine unavailable: {exc}]")
-        return
-    counts = status["counts"]
-    active = counts.get("running", 0) + counts.get("stopping", 0)
-    parts = [f"**{active}** training" if active else "idle"]
-    if counts.get("queued"):
-        parts.append(f"{counts['queued']} queued")
-    parts.append(f"{format_count(status['total'])} run{'' if status['total'] == 1 else 's'}")
-    dot = ":green[●]" if active else ":gray[●]"
-    st.caption(
-        f"{dot} Engine: " + " · ".join(parts),
-        help=f"Runs folder: {status['home']}\n\nStore: {status['store']}",
-    )
 
 
 with st.sidebar:

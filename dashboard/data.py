@@ -1,12 +1,18 @@
 """Every read the dashboard makes, and the few actions it takes, behind Streamlit's caches.
 
-One ``st.cache_resource`` factory owns the shared :class:`~trainer_core.launcher.Launcher` (and with it
-the store connection); everything else is a ``st.cache_data`` reader keyed by the runs folder, so a test
-(or a second dashboard) pointed at another ``TRAINER_CORE_HOME`` never sees this one's cache.
+One ``st.cache_resource`` factory owns the shared :class:`trainer_core.Launcher` (and with it the store
+connection); everything else is a ``st.cache_data`` reader whose key starts with the runs folder and
+store, so a test (or a second dashboard) pointed at another ``TRAINER_CORE_HOME`` never sees this one's
+cache.
 
-Freshness policy: anything that can change while a run trains lives for about a second (one refresh of
-a live page); what a finished run recorded never changes, so its series, predictions and summaries are
-cached until the run changes (its ``finished_at`` or ``attempt`` is part of the key).
+Freshness: the run rows (``list_runs``, ``get_run``) live about a second. Every reader of what a run
+recorded (series, best and last points, keys, log, checkpoints, predictions, events) is one cached
+function keyed by the run's *version*, read from that row: (id, status, attempt, finished_at,
+heartbeat_at). A finished run's version never changes, so its data is read once. A live run's version
+changes at each heartbeat (the worker's callback writes step and heartbeat_at every couple of seconds
+while it trains, a thread every few seconds while it evaluates), so a live page re-reads at that pace and
+not on every refresh; and all readers of one refresh agree, since they share one version. (A TTL per
+call is what the two pairs of readers used to emulate; ``st.cache_data`` takes one per function.)
 """
 
 from __future__ import annotations
@@ -21,29 +27,35 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard.tables import eta_estimating, with_plotted_step
-from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
-from trainer_core.runs.launcher import Launcher
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED
+import trainer_core
+from dashboard.tables import EVAL_KEYS, eta_estimating, with_plotted_step
+from trainer_core import (
+    ACTIVE_STATUSES,
+    ConfigError,
+    Launcher,
+    RunNotFoundError,
+    RunStatus,
+    default_home,
+    default_store_url,
+)
 
 LIVE_TTL_S = 1.0
 MAX_POINTS = 1000  # per plotted line; the store keeps each bucket's min and max, so spikes survive
-EVAL_KEYS = ("eval_accuracy", "eval_f1")
-UPLOADS = "uploads"
+UPLOADS = "uploads"  # the dashboard's own folder in the runs folder, beside the runs
 
 # --------------------------------------------------------------------------------------------------
 # the shared handle
 # --------------------------------------------------------------------------------------------------
 
 
-def location() -> tuple[str, str | None]:
-    """(runs folder, store URL or None) as the environment names them right now."""
-    home = Path(os.environ.get("TRAINER_CORE_HOME", "runs")).expanduser().resolve()
-    return str(home), os.environ.get("TRAINER_CORE_DB") or None
+def location() -> tuple[str, str]:
+    """(runs folder, store URL) as the engine resolves them from the environment right now."""
+    home = default_home()
+    return str(home), default_store_url(home)
 
 
 @st.cache_resource(show_spinner=False)
-def _launcher_for(home: str, store_url: str | None) -> Launcher:
+def _launcher_for(home: str, store_url: str) -> Launcher:
     launcher = Launcher(home=home, store_url=store_url)
     # Runs whose worker died while no dashboard was watching still say "running": settle them now, so
     # the first page shows the truth. Live workers are left alone and simply shown again.
@@ -62,14 +74,14 @@ def get_launcher() -> Launcher:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _reconcile(loc: tuple[str, str | None]) -> list[str]:
+def _reconcile(loc: tuple[str, str]) -> list[str]:
     # A worker can also die while the dashboard is up (OOM killer, a CLI-started run killed elsewhere);
     # checking every ten seconds costs one process lookup per active run.
     return _launcher_for(*loc).reconcile()
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def _list_runs(loc: tuple[str, str | None]) -> list[dict[str, Any]]:
+def _list_runs(loc: tuple[str, str]) -> list[dict[str, Any]]:
     return _launcher_for(*loc).store.list_runs()
 
 
@@ -81,7 +93,7 @@ def list_runs() -> list[dict[str, Any]]:
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def _get_run(loc: tuple[str, str | None], run_id: str) -> dict[str, Any] | None:
+def _get_run(loc: tuple[str, str], run_id: str) -> dict[str, Any] | None:
     try:
         return _launcher_for(*loc).store.get_run(run_id)
     except RunNotFoundError:
@@ -97,9 +109,9 @@ def is_live(run: dict[str, Any]) -> bool:
     return run["status"] in ACTIVE_STATUSES
 
 
-def _version(run: dict[str, Any]) -> tuple:
-    """What identifies a finished run's recorded data: a resume or a re-finish changes it."""
-    return run["id"], run.get("attempt"), run.get("finished_at")
+def version(run: dict[str, Any]) -> tuple:
+    """What identifies the data a run has recorded so far (see the module docstring)."""
+    return run["id"], run["status"], run.get("attempt"), run.get("finished_at"), run.get("heartbeat_at")
 
 
 def progress(run: dict[str, Any], plotted_step: int | None = None) -> dict[str, Any]:
@@ -130,100 +142,77 @@ def engine_status() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# metric series
+# what a run recorded: one cached reader per query, keyed by the run's version
 # --------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=512)
-def _live_series(loc, run_id: str, key: str, max_points: int) -> pd.DataFrame:
-    return _launcher_for(*loc).store.get_series(run_id, key, max_points=max_points)
-
-
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _final_series(loc, version: tuple, key: str, max_points: int) -> pd.DataFrame:
+def _series(loc, version: tuple, key: str, max_points: int) -> pd.DataFrame:
     return _launcher_for(*loc).store.get_series(version[0], key, max_points=max_points)
 
 
 def series(run: dict[str, Any], key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
     """One metric of a run (step, epoch, value, wall_time), downsampled to about ``max_points``."""
-    if is_live(run):
-        return _live_series(location(), run["id"], key, max_points)
-    return _final_series(location(), _version(run), key, max_points)
-
-
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=256)
-def _live_keys(loc, run_id: str) -> list[str]:
-    return _launcher_for(*loc).store.metric_keys(run_id)
+    return _series(location(), version(run), key, max_points)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
-def _final_keys(loc, version: tuple) -> list[str]:
+def _metric_keys(loc, version: tuple) -> list[str]:
     return _launcher_for(*loc).store.metric_keys(version[0])
 
 
 def metric_keys(run: dict[str, Any]) -> list[str]:
     """Names of the series a run recorded."""
-    return _live_keys(location(), run["id"]) if is_live(run) else _final_keys(location(), _version(run))
-
-
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=512)
-def _live_best(loc, run_id: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    return _launcher_for(*loc).store.best_metrics(run_id, keys=list(keys))
+    return _metric_keys(location(), version(run))
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _final_best(loc, version: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
+def _best_metrics(loc, version: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
     return _launcher_for(*loc).store.best_metrics(version[0], keys=list(keys))
 
 
 def best_metrics(run: dict[str, Any], keys: tuple[str, ...] = EVAL_KEYS) -> dict[str, Any]:
     """Best point of each of ``keys``: key -> {value, step, epoch}."""
-    if is_live(run):
-        return _live_best(location(), run["id"], tuple(keys))
-    return _final_best(location(), _version(run), tuple(keys))
+    return _best_metrics(location(), version(run), tuple(keys))
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=256)
-def _live_last(loc, run_id: str) -> dict[str, Any]:
-    return _launcher_for(*loc).store.last_metrics(run_id)
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _last_metrics(loc, version: tuple) -> dict[str, Any]:
+    return _launcher_for(*loc).store.last_metrics(version[0])
 
 
 def last_metrics(run: dict[str, Any]) -> dict[str, Any]:
     """Each series' latest point."""
-    return _live_last(location(), run["id"])
+    return _last_metrics(location(), version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _metrics(loc, versions: tuple[tuple, ...], key: str, max_points: int) -> pd.DataFrame:
+    return _launcher_for(*loc).store.get_metrics([v[0] for v in versions], [key], max_points=max_points)
 
 
 def metrics_long(runs: list[dict[str, Any]], key: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
     """One metric of several runs in long form (run_id, key, step, epoch, value, wall_time)."""
-    frames = [series(run, key, max_points).assign(run_id=run["id"], key=key) for run in runs]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=["run_id", "key", "step", "epoch", "value", "wall_time"])
-    return pd.concat(frames, ignore_index=True)
+    return _metrics(location(), tuple(version(r) for r in runs), key, max_points)
 
 
-# --------------------------------------------------------------------------------------------------
-# run folders: log, checkpoints, outcome
-# --------------------------------------------------------------------------------------------------
-
-
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
-def _log_tail(loc, run_id: str, lines: int, version: tuple | None) -> str:
-    return _launcher_for(*loc).log_tail(run_id, lines=lines)
+@st.cache_data(show_spinner=False, max_entries=256)
+def _log_tail(loc, version: tuple, lines: int) -> str:
+    return _launcher_for(*loc).log_tail(version[0], lines=lines)
 
 
 def log_tail(run: dict[str, Any], lines: int = 200) -> str:
     """The last lines of the worker's log."""
-    return _log_tail(location(), run["id"], lines, None if is_live(run) else _version(run))
+    return _log_tail(location(), version(run), lines)
 
 
-@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
-def _checkpoints(loc, run_id: str, version: tuple | None) -> list[dict[str, Any]]:
-    return _launcher_for(*loc).checkpoints(run_id)
+@st.cache_data(show_spinner=False, max_entries=256)
+def _checkpoints(loc, version: tuple) -> list[dict[str, Any]]:
+    return _launcher_for(*loc).checkpoints(version[0])
 
 
 def checkpoints(run: dict[str, Any]) -> list[dict[str, Any]]:
-    return _checkpoints(location(), run["id"], None if is_live(run) else _version(run))
+    return _checkpoints(location(), version(run))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -233,13 +222,24 @@ def _predictions(loc, version: tuple) -> pd.DataFrame | None:
 
 def predictions(run: dict[str, Any]) -> pd.DataFrame | None:
     """The final model's predictions on the validation split (completed runs only)."""
-    if run["status"] != COMPLETED:
+    if run["status"] != RunStatus.COMPLETED:
         return None
-    return _predictions(location(), _version(run))
+    return _predictions(location(), version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _events(loc, version: tuple) -> list[dict[str, Any]]:
+    return _launcher_for(*loc).store.events(version[0], limit=100)
+
+
+def events(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's lifecycle events (launched, resumed, stop requested, failed ...), oldest first."""
+    return _events(location(), version(run))
 
 
 def model_dir(run: dict[str, Any]) -> Path | None:
-    return get_launcher().model_dir(run["id"]) if run["status"] == COMPLETED else None
+    """The fine-tuned model folder of a completed run, or None."""
+    return get_launcher().model_dir(run["id"]) if run["status"] == RunStatus.COMPLETED else None
 
 
 def model_archive(run_id: str) -> Callable[[], bytes]:
@@ -256,31 +256,26 @@ def model_archive(run_id: str) -> Callable[[], bytes]:
     return build
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False, max_entries=64)
-def _events(loc, run_id: str) -> list[dict[str, Any]]:
-    return _launcher_for(*loc).store.events(run_id, limit=100)
-
-
-def events(run_id: str) -> list[dict[str, Any]]:
-    """The run's lifecycle events (launched, resumed, stop requested, failed ...), oldest first."""
-    return _events(location(), run_id)
-
-
 def config_of(run_id: str) -> dict[str, Any]:
     """The run's saved flat config (what cloning pre-fills the form with)."""
     return get_launcher().config_of(run_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _finished_models(loc, versions: tuple[tuple, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    launcher = _launcher_for(*loc)
+    out = []
+    for v, name in zip(versions, names, strict=True):
+        path = launcher.model_dir(v[0])
+        if path is not None:
+            out.append({"id": v[0], "name": name, "path": str(path)})
+    return out
+
+
 def finished_models() -> list[dict[str, Any]]:
     """Completed runs with a saved model, for "fine-tune further" (id, name, path)."""
-    out = []
-    for run in list_runs():
-        if run["status"] != COMPLETED:
-            continue
-        path = (run.get("summary") or {}).get("model_dir") or str(Path(run.get("run_dir") or "") / "model")
-        if Path(path, "config.json").is_file():
-            out.append({"id": run["id"], "name": run["name"], "path": path})
-    return out
+    done = [r for r in list_runs() if r["status"] == RunStatus.COMPLETED]
+    return _finished_models(location(), tuple(version(r) for r in done), tuple(r["name"] for r in done))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,9 +286,7 @@ def finished_models() -> list[dict[str, Any]]:
 @st.cache_data(ttl=300, show_spinner=False, max_entries=64)
 def inspect_checkpoint(name: str) -> dict[str, Any]:
     """What a checkpoint is (architecture, size) or why it cannot be used; never raises."""
-    from trainer_core.models import inspect_checkpoint as inspect
-
-    return inspect(name)
+    return trainer_core.inspect_checkpoint(name)
 
 
 def _file_stamp(path: str | None) -> float | None:
@@ -305,15 +298,12 @@ def _file_stamp(path: str | None) -> float | None:
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
 def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
-    from trainer_core.config import config_from_dict
-    from trainer_core.data.prepare import preview_dataset
-
     try:
         # The same coercion and checks a launch applies (a missing file, a bad ratio ...), on the field.
-        args = config_from_dict(json.loads(data_args_json)).data
+        args = trainer_core.config_from_dict(json.loads(data_args_json)).data
     except ConfigError as exc:
         return {"ok": False, "error": exc.to_dict()}
-    return preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
+    return trainer_core.preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
 
 
 def preview_dataset(data_args: dict[str, Any], checkpoint: str | None, seed: int = 42) -> dict[str, Any]:
@@ -323,7 +313,7 @@ def preview_dataset(data_args: dict[str, Any], checkpoint: str | None, seed: int
         data_args: the DataArguments keys of a flat config.
         checkpoint: when given, token lengths are measured with its tokenizer.
     Returns:
-        ``trainer_core.data.preview_dataset``'s dict; ``ok`` False with ``error`` {field, message} when
+        ``trainer_core.preview_dataset``'s dict; ``ok`` False with ``error`` {field, message} when
         the arguments or the data are unusable. Cached by the arguments and the data files'
         modification times, so a file edited on disk is read again.
     """
@@ -331,41 +321,26 @@ def preview_dataset(data_args: dict[str, Any], checkpoint: str | None, seed: int
     return _preview(json.dumps(data_args, sort_keys=True, default=str), checkpoint, int(seed), stamps)
 
 
-def preview_available() -> bool:
-    """False while trainer_core.data is not installed in this checkout (the form still works)."""
-    try:
-        import trainer_core.data  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _predictor(path: str, stamp: float | None):
-    from trainer_core.inference import Predictor
-
-    return Predictor.from_dir(path)
+def _predictor(path: str, version: tuple):
+    return trainer_core.Predictor.from_dir(path)
 
 
-def predict(model_path: Path, texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
-    """Label typed text with a run's fine-tuned model (loaded once and kept)."""
-    predictor = _predictor(str(model_path), _file_stamp(str(Path(model_path) / "config.json")))
+def predict(run: dict[str, Any], texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
+    """Label typed text with a completed run's fine-tuned model (loaded once and kept)."""
+    predictor = _predictor(str(model_dir(run)), version(run))
     return predictor.predict(texts, text_pairs=pairs)
 
 
-def validate(form: dict[str, Any]):
+def validate(form: dict[str, Any]) -> trainer_core.RunConfig:
     """The RunConfig a form's values make. Raises ConfigError naming the first field at fault."""
-    from trainer_core.config import config_from_dict
-
-    return config_from_dict(form)
+    return trainer_core.config_from_dict(form)
 
 
 @st.cache_data(show_spinner=False)
 def field_help() -> dict[str, str]:
     """Each config field's own help text (from the argument dataclasses)."""
-    from trainer_core.config import field_help as help_texts
-
-    return help_texts()
+    return trainer_core.field_help()
 
 
 def save_upload(name: str, content: bytes) -> str:
@@ -392,6 +367,7 @@ def save_upload(name: str, content: bytes) -> str:
 
 
 def _runs_changed() -> None:
+    # A changed row (status, name, attempt) also gives the run a new version, hence fresh readers.
     _list_runs.clear()
     _get_run.clear()
 
@@ -426,6 +402,3 @@ def delete(run_id: str) -> None:
 def rename(run_id: str, name: str) -> None:
     get_launcher().rename(run_id, name)
     _runs_changed()
-
-
-ACTION_ERRORS = (ConfigError, RunNotFoundError, RunStateError)

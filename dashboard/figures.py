@@ -1,4 +1,4 @@
-"""Pure Plotly figure builders, and the series helpers they use (cleaning, downsampling, smoothing).
+"""Pure Plotly figure builders, and the series helpers they use (cleaning, smoothing).
 
 Nothing here imports Streamlit or touches the store: every function takes plain values (DataFrames of
 step, epoch, value, wall_time) and returns a figure or a DataFrame, so the tests call them directly.
@@ -6,7 +6,6 @@ step, epoch, value, wall_time) and returns a figure or a DataFrame, so the tests
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trainer_core.tracking.status import lower_is_better
+from trainer_core import METRIC_NAMES, lower_is_better
 
 # Okabe-Ito: distinguishable for the common forms of colour blindness, and still readable in print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -24,7 +23,7 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "hexagon")
 # Scores live in [0, 1]; left to autorange, a flat curve stretches the axis to 0-1.5. The bounds keep
 # autorange (differences of a few points stay visible) but never let it leave [0, 1] by more than a hair.
-SCORE_METRICS = ("accuracy", "f1", "precision", "recall")
+SCORE_METRICS = METRIC_NAMES
 SCORE_AXIS = {"autorangeoptions": {"minallowed": -0.02, "maxallowed": 1.02}}
 SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
 X_AXES = {"step": "Step", "epoch": "Epoch", "relative": "Wall time (s since start)"}
@@ -47,47 +46,23 @@ def clean_series(df: pd.DataFrame | None) -> pd.DataFrame:
     return out.drop_duplicates().sort_values("step", kind="stable").reset_index(drop=True)
 
 
-def cap_points(df: pd.DataFrame, max_points: int, x: str = "step") -> pd.DataFrame:
-    """Min/max-preserving downsampling to at most ``max_points`` rows (a safety net for raw series).
-
-    The x range is cut into ``max_points // 2`` buckets and each keeps its lowest and highest value, so
-    spikes survive; the store does the same in SQL, this handles series that arrive raw.
-    """
-    if len(df) <= max_points:
-        return df
-    buckets = max(1, max_points // 2)
-    xs = df[x].to_numpy(dtype=float)
-    lo, hi = xs.min(), xs.max()
-    span = hi - lo if hi > lo else 1.0
-    bucket = np.minimum(((xs - lo) / span * buckets).astype(np.int64), buckets - 1)
-    values = df["value"].to_numpy(dtype=float)
-    frame = pd.DataFrame({"bucket": bucket, "value": values, "i": np.arange(len(df))})
-    grouped = frame.groupby("bucket", sort=True)["value"]
-    keep = np.union1d(frame.loc[grouped.idxmin(), "i"], frame.loc[grouped.idxmax(), "i"])
-    return df.iloc[keep].reset_index(drop=True)
-
-
 def ema(values: Iterable[float], weight: float) -> np.ndarray:
     """TensorBoard-style smoothing: an exponential moving average with the start-up bias removed.
 
-    Without the debiasing the curve would start at 0 and creep up; dividing by ``1 - weight**n`` makes
-    the first smoothed point equal the first value. Non-finite values pass through unsmoothed and do
-    not disturb the average.
+    pandas' ``ewm(adjust=True)`` is exactly TensorBoard's debiased average (the first smoothed point is
+    the first value). Non-finite values pass through unsmoothed and do not disturb the average.
     """
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
     if weight <= 0 or len(arr) == 0:
         return arr.copy()
-    weight = min(weight, 0.999)
-    out = np.empty_like(arr)
-    last, n = 0.0, 0
-    for i, v in enumerate(arr):
-        if not math.isfinite(v):
-            out[i] = v
-            continue
-        last = last * weight + (1 - weight) * v
-        n += 1
-        out[i] = last / (1 - weight**n)
-    return out
+    finite = np.isfinite(arr)
+    smoothed = (
+        pd.Series(np.where(finite, arr, np.nan))
+        .ewm(alpha=1 - min(weight, 0.999), adjust=True, ignore_na=True)
+        .mean()
+        .to_numpy()
+    )
+    return np.where(finite, smoothed, arr)
 
 
 def best_point(df: pd.DataFrame | None, key: str) -> dict[str, Any] | None:
@@ -397,12 +372,12 @@ def compare_figure(
     smoothing: float = 0.0,
     labels: Mapping[str, str] | None = None,
     origins: Mapping[str, float | None] | None = None,
-    max_points: int = 1000,
 ) -> go.Figure:
     """One metric of several runs overlaid.
 
     Args:
-        long: rows of run_id, key, step, epoch, value, wall_time (as ``MetricsStore.get_metrics`` returns).
+        long: rows of run_id, key, step, epoch, value, wall_time (as ``MetricsStore.get_metrics`` returns,
+            already downsampled there).
         x: 'step', 'epoch' or 'relative' (seconds since each run started).
         smoothing: EMA weight in [0, 1); the raw curve stays visible, faint, behind the smoothed one.
         labels: run id -> legend name. origins: run id -> start time for the 'relative' axis.
@@ -413,7 +388,7 @@ def compare_figure(
         return empty_figure(f"None of the selected runs recorded {key!r}.", key)
     traces = []
     for i, (run_id, df) in enumerate(rows.groupby("run_id", sort=False)):
-        df = cap_points(clean_series(df[SERIES_COLUMNS]), max_points)
+        df = clean_series(df[SERIES_COLUMNS])
         if x == "relative":
             df = df.assign(relative=relative_time(df, origins.get(run_id)))
         elif x == "epoch":

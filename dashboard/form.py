@@ -7,85 +7,44 @@ those values into the flat mapping ``config_from_dict`` takes (the same one a YA
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
-from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS
-from trainer_core.config import looks_like_path
+from trainer_core import (
+    BUILTIN_DATASETS,
+    BUILTIN_MODELS,
+    REPORTED_METRICS,
+    DataArguments,
+    RunArguments,
+    is_builtin,
+    looks_like_path,
+    training_choices,
+    training_field_defaults,
+)
 
 PREFIX = "new."
 
 MODEL_SOURCES = ("Built-in", "Hugging Face Hub", "Local folder", "Finished run")
 DATA_SOURCES = ("Built-in", "Hugging Face Hub", "Upload a file", "File on this machine")
 UPLOAD_TYPES = ["csv", "tsv", "json", "jsonl", "parquet"]
-SCHEDULERS = (
-    "linear",
-    "cosine",
-    "cosine_with_restarts",
-    "polynomial",
-    "constant",
-    "constant_with_warmup",
-    "inverse_sqrt",
-)
-LOGGING_STRATEGIES = ("steps", "epoch", "no")
-EVAL_STRATEGIES = ("epoch", "steps", "no")
-SAVE_STRATEGIES = ("epoch", "steps", "best", "no")
-BEST_METRICS = ("accuracy", "f1", "precision", "recall", "loss")
+# The select widgets' options are the values transformers' own enums allow (the schedulers that need
+# no lr_scheduler_kwargs), and the metrics compute_metrics reports.
+CHOICES: dict[str, tuple[str, ...]] = training_choices()
+BEST_METRICS = REPORTED_METRICS
 BUILTIN_MODEL_NOTES = {
     "builtin:minilm-l6": "MiniLM-L6 (pretrained all-MiniLM-L6-v2, 22M parameters, offline)",
     "builtin:tiny-bert": "tiny-bert (random 2-layer BERT, for smoke tests)",
 }
 BUILTIN_DATASET_NOTES = {"builtin:rotten-tomatoes": "Rotten Tomatoes (4.9k movie reviews, fresh / rotten)"}
 
-# Widget name -> initial value. Training values match TrainingArguments' defaults (with the project's
-# TRAINING_DEFAULTS), so the YAML shown for an untouched form lists only what the user chose.
-DEFAULTS: dict[str, Any] = {
-    "model_source": MODEL_SOURCES[0],
-    "model_builtin": BUILTIN_MODELS[0],
-    "model_hub": "",
-    "model_local": "",
-    "model_run": None,
-    "data_source": DATA_SOURCES[0],
-    "data_builtin": BUILTIN_DATASETS[0],
-    "data_hub": "",
-    "data_hub_config": "",
-    "train_split": "train",
-    "validation_split": "",
-    "upload_train": None,
-    "upload_validation": None,
-    "train_file": "",
-    "validation_file": "",
-    "text_column": None,
-    "text_pair_column": None,
-    "label_column": None,
-    "validation_split_ratio": 0.1,
-    "max_train_samples": None,
-    "max_eval_samples": None,
-    "max_seq_length": 128,
-    "learning_rate": "5e-5",
-    "num_train_epochs": 3.0,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 8,
-    "weight_decay": 0.0,
-    "warmup_ratio": 0.0,
-    "lr_scheduler_type": "linear",
-    "seed": 42,
-    "gradient_accumulation_steps": 1,
-    "logging_strategy": "steps",
-    "logging_steps": 10,
-    "eval_strategy": "epoch",
-    "eval_steps": 100,
-    "save_strategy": "epoch",
-    "save_steps": 500,
-    "fp16": False,
-    "bf16": False,
-    "early_stopping_patience": None,
-    "load_best_model_at_end": False,
-    "metric_for_best_model": "accuracy",
-    "advanced_json": "",
-    "run_name": "",
+# The argument dataclasses' own defaults, TrainingArguments' with the project's TRAINING_DEFAULTS, so
+# the YAML shown for an untouched form lists only what the user chose.
+_CONFIG_DEFAULTS = {
+    **{f.name: f.default for cls in (DataArguments, RunArguments) for f in dataclasses.fields(cls)},
+    **training_field_defaults(),
 }
 # Widgets whose value is the config value of the same name, unchanged.
 DIRECT_KEYS = (
@@ -130,12 +89,41 @@ NUMBER_TYPES: dict[str, type] = {
     "save_steps": int,
     "early_stopping_patience": int,
 }
-# Select widgets and their options; a cloned value outside them goes to the advanced box instead.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "lr_scheduler_type": SCHEDULERS,
-    "logging_strategy": LOGGING_STRATEGIES,
-    "eval_strategy": EVAL_STRATEGIES,
-    "save_strategy": SAVE_STRATEGIES,
+
+
+def _field_default(name: str) -> Any:
+    """A config field's default, in the type its widget holds."""
+    value, kind = _CONFIG_DEFAULTS[name], NUMBER_TYPES.get(name)
+    return kind(value) if kind is not None and value is not None else value
+
+
+# Widget name -> initial value.
+DEFAULTS: dict[str, Any] = {
+    "model_source": MODEL_SOURCES[0],
+    "model_builtin": BUILTIN_MODELS[0],
+    "model_hub": "",
+    "model_local": "",
+    "model_run": None,
+    "data_source": DATA_SOURCES[0],
+    "data_builtin": BUILTIN_DATASETS[0],
+    "data_hub": "",
+    "data_hub_config": "",
+    "train_split": _CONFIG_DEFAULTS["train_split"],
+    "validation_split": "",
+    "upload_train": None,
+    "upload_validation": None,
+    "train_file": "",
+    "validation_file": "",
+    # Widgets of config fields start at their field's default; the form's own choices follow.
+    **{name: _field_default(name) for name in DIRECT_KEYS + ("logging_steps", "save_steps")},
+    "learning_rate": f"{_CONFIG_DEFAULTS['learning_rate']:g}",  # a text box: "5e-05"
+    "warmup_ratio": float(_CONFIG_DEFAULTS["warmup_steps"]),  # below 1, warmup_steps is a ratio
+    # TrainingArguments has no eval_steps of its own (None: logging_steps); the disabled box needs one.
+    "eval_steps": 100,
+    # metric_for_best_model is None until best-model tracking is on; the disabled select shows the first.
+    "metric_for_best_model": BEST_METRICS[0],
+    "advanced_json": "",
+    "run_name": "",
 }
 # Config keys the form's widgets own; anything else a cloned config sets goes to the advanced box.
 FORM_CONFIG_KEYS = frozenset(
@@ -304,7 +292,7 @@ def config_to_form(
     values = dict(DEFAULTS)
     model = str(config.get("model_name_or_path") or BUILTIN_MODELS[0])
     by_path = {str(m["path"]).rstrip("/"): m for m in finished_models or []}
-    if model.startswith("builtin:"):
+    if is_builtin(model):
         values.update(model_source=MODEL_SOURCES[0], model_builtin=model)
     elif model.rstrip("/") in by_path:
         values.update(model_source="Finished run", model_run=by_path[model.rstrip("/")]["path"])
@@ -320,7 +308,7 @@ def config_to_form(
             train_file=train_file,
             validation_file=config.get("validation_file") or "",
         )
-    elif dataset and str(dataset).startswith("builtin:"):
+    elif is_builtin(dataset):
         values.update(data_source=DATA_SOURCES[0], data_builtin=dataset)
     elif dataset:
         values.update(

@@ -6,9 +6,12 @@ page is addressed by the ``?run=<id>`` query parameter, so it can be bookmarked 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+
+from trainer_core import ConfigError, RunNotFoundError, RunStateError
 
 # Paths relative to dashboard/app.py, as st.navigation and st.switch_page expect them. The folder must
 # not be called pages/: Streamlit takes a pages/ folder beside the entry file for the old multipage
@@ -50,3 +53,22 @@ def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
         st.toast(message[0], icon=message[1])
+
+
+# What a refused action raises (wrong state, a vanished run, an empty name): shown, not a traceback.
+ACTION_ERRORS = (ConfigError, RunNotFoundError, RunStateError)
+
+
+def act(action: Callable[..., Any], run_id: str, message: str, *args: Any) -> None:
+    """Run an action on a run and rerun the whole app with ``message`` as a toast; a refusal is shown
+    as an error where the button was.
+
+    The rerun is app-wide: a button inside a live fragment changes what the whole page shows.
+    """
+    try:
+        action(run_id, *args)
+    except ACTION_ERRORS as exc:
+        st.error(getattr(exc, "message", None) or str(exc))
+        return
+    flash(message)
+    st.rerun(scope="app")

@@ -15,7 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from trainer_core.tracking.status import ACTIVE_STATUSES, RUNNING, STOPPING, lower_is_better
+from trainer_core import (
+    ACTIVE_STATUSES,
+    BUILTIN_PREFIX,
+    FINAL_STATUSES,
+    METRIC_NAMES,
+    RUN_MODEL_DIR,
+    RunStatus,
+    is_builtin,
+    lower_is_better,
+)
 
 # Config keys that differ between any two runs by construction, so a diff showing them says nothing.
 RUN_SPECIFIC_KEYS = ("output_dir", "logging_dir", "run_name")
@@ -25,13 +34,19 @@ MIN_ETA_STEPS = 5
 ESTIMATING = "estimating…"
 # Plain Unicode symbols rather than emoji: they render in table cells with any system font.
 STATUS_ICONS = {
-    "queued": "◷",
-    "running": "▶",
-    "stopping": "◼",
-    "stopped": "■",
-    "completed": "✔",
-    "failed": "✖",
+    RunStatus.QUEUED: "◷",
+    RunStatus.RUNNING: "▶",
+    RunStatus.STOPPING: "◼",
+    RunStatus.STOPPED: "■",
+    RunStatus.COMPLETED: "✔",
+    RunStatus.FAILED: "✖",
 }
+# What Launcher.resume accepts: a completed run is cloned to train further, not resumed.
+RESUMABLE = tuple(s for s in FINAL_STATUSES if s != RunStatus.COMPLETED)
+# The headline scores of the tables and status panels, as Trainer names them (the Compare page offers
+# every recorded key). Unpacking fails at import if the engine stops reporting either.
+EVAL_KEYS = tuple(f"eval_{name}" for name in METRIC_NAMES if name in ("accuracy", "f1"))
+ACCURACY, F1 = EVAL_KEYS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -81,7 +96,7 @@ def with_plotted_step(run: Mapping[str, Any], plotted_step: int | None) -> dict[
 
 def eta_estimating(run: Mapping[str, Any], step: int | None = None) -> bool:
     """True while a training run has done too few steps in this attempt for a trustworthy ETA."""
-    if run.get("status") not in (RUNNING, STOPPING):
+    if run.get("status") not in (RunStatus.RUNNING, RunStatus.STOPPING):
         return False
     step = int(run.get("step") or 0) if step is None else step
     return step - int(run.get("start_step") or 0) < MIN_ETA_STEPS
@@ -119,12 +134,12 @@ def short_checkpoint(name: str | None) -> str:
     """How a checkpoint reads in a table: built-ins without the prefix, folders by their last part."""
     if not name:
         return "—"
-    if name.startswith("builtin:"):
-        return name[len("builtin:") :]
+    if is_builtin(name):
+        return name.removeprefix(BUILTIN_PREFIX)
     if "/" in name and (name.startswith(("/", ".", "~")) or name.count("/") > 1):
         parts = [p for p in name.rstrip("/").split("/") if p]
         # A run's final model lives in <run>/model: name it by the run folder instead.
-        return "/".join(parts[-2:]) if parts and parts[-1] in ("model", "final") else parts[-1]
+        return "/".join(parts[-2:]) if parts and parts[-1] == RUN_MODEL_DIR else parts[-1]
     return name
 
 
@@ -133,7 +148,7 @@ def dataset_label(config: Mapping[str, Any]) -> str:
     if config.get("train_file"):
         return str(config["train_file"]).replace("\\", "/").rsplit("/", 1)[-1]
     name = config.get("dataset_name") or "—"
-    name = name[len("builtin:") :] if name.startswith("builtin:") else name
+    name = name.removeprefix(BUILTIN_PREFIX)
     if config.get("dataset_config_name"):
         name += f"/{config['dataset_config_name']}"
     return name
@@ -214,7 +229,7 @@ def runs_table(
 
     Args:
         progress: run id -> ``Launcher.progress(run)`` (fraction, eta_s, ...).
-        best: run id -> ``MetricsStore.best_metrics(...)`` for eval_accuracy / eval_f1.
+        best: run id -> ``MetricsStore.best_metrics(...)`` of ``EVAL_KEYS``.
     """
     progress, best, now = progress or {}, best or {}, now if now is not None else time.time()
     rows = []
@@ -225,7 +240,7 @@ def runs_table(
         started, finished = run.get("started_at"), run.get("finished_at")
         end = finished if finished is not None else (now if run["status"] in ACTIVE_STATUSES else None)
         fraction = prog.get("fraction")
-        if fraction is None and run["status"] == "completed":
+        if fraction is None and run["status"] == RunStatus.COMPLETED:
             fraction = 1.0
         rows.append(
             {
@@ -239,8 +254,8 @@ def runs_table(
                 "LR": cfg.get("learning_rate"),
                 "Epochs": cfg.get("num_train_epochs"),
                 "Batch": cfg.get("per_device_train_batch_size"),
-                "Best acc": (b.get("eval_accuracy") or {}).get("value"),
-                "Best F1": (b.get("eval_f1") or {}).get("value"),
+                "Best acc": (b.get(ACCURACY) or {}).get("value"),
+                "Best F1": (b.get(F1) or {}).get("value"),
                 # Local wall-clock time, as the user reads it (a bare unix time would display as UTC).
                 "Started": pd.Timestamp(datetime.fromtimestamp(started)) if started else pd.NaT,
                 "Duration": format_duration(end - started) if started and end else "—",

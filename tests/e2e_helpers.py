@@ -23,6 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
+# Shared with bench/footprint.py, which watches the same dashboard in the same browser.
 # Everything a headless Chromium in a container can do without: no sandbox (root, no user namespaces),
 # no GPU, and no calls home (the machine has no internet; each attempt would only cost time).
 CHROMIUM_ARGS = [

@@ -1,4 +1,4 @@
-"""The dashboard's pure helpers: smoothing, downsampling, best-epoch marking, tables and figures."""
+"""The dashboard's pure helpers: smoothing, best-epoch marking, tables and figures."""
 
 from __future__ import annotations
 
@@ -111,19 +111,6 @@ def test_clean_series_sorts_and_drops_bad_points():
     assert fg.clean_series(None).columns.tolist() == fg.SERIES_COLUMNS
 
 
-def test_cap_points_keeps_extremes_of_a_long_series():
-    n = 100_000
-    values = np.sin(np.linspace(0, 20, n))
-    values[54_321] = 9.0  # a spike that averaging or striding would lose
-    values[77_777] = -9.0
-    capped = fg.cap_points(series(values), 1000)
-    assert len(capped) <= 1000
-    assert capped["value"].max() == 9.0 and capped["value"].min() == -9.0
-    assert capped["step"].is_monotonic_increasing
-    short = series([1.0, 2.0])
-    assert fg.cap_points(short, 1000) is short
-
-
 def test_best_point_lower_is_better_for_losses_and_earliest_on_ties():
     df = series([0.7, 0.9, 0.9, 0.8], epochs=[1.0, 2.0, 3.0, 4.0])
     assert fg.best_point(df, "eval_accuracy") == {"value": 0.9, "step": 2, "epoch": 2.0}
@@ -213,10 +200,20 @@ def test_compare_figure_tells_identical_runs_apart_and_bounds_scores():
     assert fg.is_score("eval_f1") and fg.is_score("eval_macro_recall") and not fg.is_score("eval_loss")
 
 
-def test_compare_figure_smooths_long_series_and_downsamples():
-    n = 5000
-    long = series(list(np.random.default_rng(0).random(n))).assign(run_id="a", key="loss")
-    fig = fg.compare_figure(long, "loss", smoothing=0.9, max_points=500)
+def test_compare_figure_smooths_long_series_downsampled_by_the_store(tmp_path):
+    # The figure draws what the store returns; the store downsamples (its min/max buckets are tested in
+    # test_store.py), so a long series reaches the chart with at most the points asked for.
+    from trainer_core import MetricsStore
+
+    store = MetricsStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    run_id = store.create_run("a", {})
+    values = np.random.default_rng(0).random(5000)
+    store.log_points(
+        [(run_id, "loss", i + 1, (i + 1) / 1000, float(v), 1000.0 + i) for i, v in enumerate(values)]
+    )
+    long = store.get_metrics([run_id], ["loss"], max_points=500)
+    store.close()
+    fig = fg.compare_figure(long, "loss", smoothing=0.9)
     raw, smooth = fig.data
     assert raw.showlegend is False and len(raw.x) <= 500
     assert np.std(smooth.y) < np.std(raw.y)

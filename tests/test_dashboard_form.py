@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dashboard import form as F
-from trainer_core.config import config_from_dict
+from trainer_core import ConfigError, check_max_length, config_from_dict
 
 
 def test_untouched_form_is_a_valid_minimal_config():
@@ -111,3 +113,12 @@ def test_clone_keeps_what_the_widgets_cannot_show_in_the_advanced_box():
         "logging_steps": 0.05,
     }
     assert F.model_name(values) == "/models/run-7/model"
+
+
+def test_the_checkpoint_length_rule_is_the_engines():
+    # The New run page shows this check's message under max_seq_length, as a launch's preflight does.
+    check_max_length(512, {"max_position_embeddings": 512})
+    check_max_length(4096, {"ok": True})  # a checkpoint that does not say its limit
+    with pytest.raises(ConfigError) as err:
+        check_max_length(600, {"max_position_embeddings": 512})
+    assert err.value.field == "max_seq_length" and "use 512 or less" in err.value.message

@@ -1,10 +1,22 @@
 """trainer_core: run, supervise and record Hugging Face fine-tuning runs, headless.
 
-The public surface is small: a run config, a launcher that runs configs in worker processes, and the
-metrics store they write to. Heavy libraries (torch, transformers) load only when a name needs them.
+The public surface is small: a run config, a launcher that runs configs in worker processes, the
+metrics store they write to, and the facts and checks a front end must not restate (run statuses,
+metric names, built-in names, config defaults and rules). Everything outside the package (the
+dashboard) imports from here only; ruff's TID251 enforces it.
+
+Heavy layers (checkpoints, data, inference: the ones that load torch, transformers or datasets when
+used) are imported on first use of their names, so ``import trainer_core`` stays as cheap as the store.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS, BUILTIN_PREFIX, is_builtin
 from trainer_core.config import (
+    REPORTED_METRICS,
     DataArguments,
     ModelArguments,
     RunArguments,
@@ -13,27 +25,81 @@ from trainer_core.config import (
     config_from_dict,
     field_help,
     load_config,
+    looks_like_path,
     to_yaml,
 )
+from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
-from trainer_core.runs.launcher import Launcher
-from trainer_core.tracking.status import run_progress
+from trainer_core.metrics import METRIC_NAMES
+from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
+from trainer_core.runs.launcher import Launcher, default_home, default_store_url
+from trainer_core.runs.preflight import check_max_length
+from trainer_core.tracking.status import (
+    ACTIVE_STATUSES,
+    ALL_STATUSES,
+    FINAL_STATUSES,
+    RunStatus,
+    lower_is_better,
+    run_progress,
+)
 from trainer_core.tracking.store import MetricsStore
 
+if TYPE_CHECKING:
+    from trainer_core.data.prepare import preview_dataset
+    from trainer_core.inference import Predictor
+    from trainer_core.models import inspect_checkpoint
+
+# name -> module that defines it, imported on first access (PEP 562).
+_LAZY = {
+    "inspect_checkpoint": "trainer_core.models",
+    "preview_dataset": "trainer_core.data.prepare",
+    "Predictor": "trainer_core.inference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'trainer_core' has no attribute {name!r}")
+
+
 __all__ = [
+    "ACTIVE_STATUSES",
+    "ALL_STATUSES",
+    "BUILTIN_DATASETS",
+    "BUILTIN_MODELS",
+    "BUILTIN_PREFIX",
+    "FINAL_STATUSES",
+    "METRIC_NAMES",
+    "REPORTED_METRICS",
+    "RUN_MODEL_DIR",
     "ConfigError",
     "DataArguments",
     "Launcher",
     "MetricsStore",
     "ModelArguments",
+    "Predictor",
     "RunArguments",
     "RunConfig",
     "RunNotFoundError",
     "RunStateError",
+    "RunStatus",
+    "check_max_length",
     "config_diff",
     "config_from_dict",
+    "default_home",
+    "default_store_url",
     "field_help",
+    "inspect_checkpoint",
+    "is_builtin",
     "load_config",
+    "looks_like_path",
+    "lower_is_better",
+    "preview_dataset",
     "run_progress",
     "to_yaml",
+    "training_choices",
+    "training_field_defaults",
 ]

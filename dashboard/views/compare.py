@@ -7,6 +7,8 @@ import streamlit as st
 from dashboard import data, state
 from dashboard.figures import X_AXES, compare_figure
 from dashboard.tables import (
+    ACCURACY,
+    F1,
     comparable_config,
     config_diff_caption,
     config_diff_table,
@@ -15,18 +17,17 @@ from dashboard.tables import (
     run_labels,
     status_label,
 )
-from trainer_core.config import config_diff
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED
+from trainer_core import ACTIVE_STATUSES, RunStatus, config_diff
 
 REFRESH_S = 2.0
 MAX_RUNS = 10
 # Shown first in the metric pickers: what people compare most.
-PREFERRED = ("eval_accuracy", "eval_f1", "eval_loss", "loss", "learning_rate", "grad_norm")
+PREFERRED = (ACCURACY, F1, "eval_loss", "loss", "learning_rate", "grad_norm")
 
 
 def default_selection(runs: list[dict]) -> list[str]:
     """The latest completed runs, or simply the latest runs when fewer than two completed."""
-    completed = [r["id"] for r in runs if r["status"] == COMPLETED]
+    completed = [r["id"] for r in runs if r["status"] == RunStatus.COMPLETED]
     return (completed if len(completed) >= 2 else [r["id"] for r in runs])[:3]
 
 
@@ -76,7 +77,7 @@ def render_ranking(runs: list[dict], labels: dict) -> None:
     keys: set[str] = set()
     for run in runs:
         keys.update(k for k in data.metric_keys(run) if k.startswith("eval_"))
-    options = ordered_keys(keys) or ["eval_accuracy"]
+    options = ordered_keys(keys) or [ACCURACY]
     if st.session_state.get("compare.rank_metric") not in options:
         st.session_state["compare.rank_metric"] = options[0]
     metric = st.selectbox("Rank by (best value of each run)", options, key="compare.rank_metric")

@@ -1,6 +1,7 @@
 """Run: one run, live while it trains (a fragment refreshes every ~1.5 s), and its outcome once done.
 
-A queued or stopping run refreshes every few seconds, a finished one not at all.
+A queued or stopping run refreshes every few seconds, a finished one not at all. The outcome of a
+completed run is drawn by ``run_outcome``.
 
 The URL names the run (``?run=<id>``), so a run's page can be bookmarked and shared.
 """
@@ -10,26 +11,27 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from dashboard.figures import confusion_matrix_figure, eval_figure, loss_figure, lr_figure
+from dashboard.figures import eval_figure, loss_figure, lr_figure
+from dashboard.state import act
 from dashboard.tables import (
+    ACCURACY,
+    EVAL_KEYS,
+    F1,
+    RESUMABLE,
     dataset_label,
-    format_bytes,
     format_duration,
     format_eta,
     format_timestamp,
-    per_class_table,
     run_labels,
     short_checkpoint,
     status_label,
 )
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
+from trainer_core import ACTIVE_STATUSES, RunStatus
 
 REFRESH_S = 1.5  # while it trains
 WAITING_REFRESH_S = 3.0  # queued (waiting for its worker) or stopping (saving a checkpoint): little moves
-CHART_KEYS = ("loss", "eval_loss", "eval_accuracy", "eval_f1", "learning_rate")
-# Prediction columns the worker adds; the rest of the table is the validation data's own columns.
-PREDICTION_COLUMNS = ("label", "predicted", "confidence", "correct")
-CHART_CONFIG = {"displaylogo": False}
+CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
 PICKED = "run.picked"
 FIGURES = "run._figures"  # chart key -> (signature of its data, the figure drawn from it)
 
@@ -81,7 +83,7 @@ def render_header(run: dict) -> None:
 
 
 def refresh_every(status: str) -> float:
-    return REFRESH_S if status == RUNNING else WAITING_REFRESH_S
+    return REFRESH_S if status == RunStatus.RUNNING else WAITING_REFRESH_S
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -134,7 +136,7 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
         text = f"{status_label(run['status'])} · {step_text}{epoch_text}"
     st.progress(float(prog["fraction"] or 0.0), text=text)
     best = data.best_metrics(run)
-    last = data.last_metrics(run) if run["status"] != COMPLETED else {}
+    last = data.last_metrics(run) if run["status"] != RunStatus.COMPLETED else {}
     c = st.columns(5)
     if run["status"] in ACTIVE_STATUSES:
         c[0].metric("Elapsed", format_duration(prog["elapsed_s"]))
@@ -147,7 +149,7 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
     if loss is None:
         loss = summary.get("train_loss")
     c[2].metric("Train loss", "—" if loss is None else f"{loss:.4f}")
-    for col, key, label in ((c[3], "eval_accuracy", "Best eval accuracy"), (c[4], "eval_f1", "Best eval F1")):
+    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, "Best eval F1")):
         point = best.get(key)
         if point:
             where = (
@@ -156,17 +158,17 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
             col.metric(label, f"{point['value']:.4f}", help=f"At {where}")
         else:
             col.metric(label, "—")
-    if run["status"] == FAILED:
+    if run["status"] == RunStatus.FAILED:
         st.error(f"**Failed:** {run.get('error') or 'unknown error'}", icon=":material/error:")
         if run.get("traceback"):
             with st.expander("Traceback", expanded=True):
                 st.code(run["traceback"], language="python")
-    elif run["status"] == STOPPED:
+    elif run["status"] == RunStatus.STOPPED:
         st.info(
             "Stopped. **Resume** continues from the latest checkpoint with the same step count.",
             icon=":material/stop_circle:",
         )
-    elif run["status"] == "stopping":
+    elif run["status"] == RunStatus.STOPPING:
         st.info(
             "Stopping: the worker saves a checkpoint at the next step, then exits.", icon=":material/pending:"
         )
@@ -176,11 +178,11 @@ def render_actions(run: dict) -> None:
     """The actions that make sense in the run's state (the keys stay the same for scripted tests)."""
     run_id, status = run["id"], run["status"]
     bar = st.container(horizontal=True)
-    if status in ("queued", "running") and bar.button(
+    if status in (RunStatus.QUEUED, RunStatus.RUNNING) and bar.button(
         "Stop", key="run.stop", icon=":material/stop:", help="Checkpoint at the next step, then stop."
     ):
         act(data.stop, run_id, "Stop requested: the run checkpoints at its next step.")
-    if status in (STOPPED, FAILED) and bar.button(
+    if status in RESUMABLE and bar.button(
         "Resume",
         key="run.resume",
         icon=":material/play_arrow:",
@@ -204,16 +206,6 @@ def render_actions(run: dict) -> None:
     ):
         config = {**data.config_of(run_id), "model_name_or_path": str(model)}
         state.clone_run(config, name=f"{run['name']}-further")
-
-
-def act(action, run_id: str, message: str) -> None:
-    try:
-        action(run_id)
-    except data.ACTION_ERRORS as exc:
-        st.error(getattr(exc, "message", None) or str(exc))
-        return
-    state.flash(message)
-    st.rerun(scope="app")
 
 
 def chart_signature(run: dict, keys: tuple[str, ...], last: dict | None, *extra) -> tuple | None:
@@ -260,7 +252,6 @@ def render_charts(run: dict, last: dict | None = None) -> None:
             got = {k: data.series(run, k) for k in CHART_KEYS if k in keys}
         return got.get(key)
 
-    eval_keys = ("eval_accuracy", "eval_f1")
     left, right = st.columns(2)
     with left:
         plot(
@@ -271,9 +262,9 @@ def render_charts(run: dict, last: dict | None = None) -> None:
     with right:
         plot(
             "run.eval_chart",
-            chart_signature(run, eval_keys, last, best_key),
+            chart_signature(run, EVAL_KEYS, last, best_key),
             lambda: eval_figure(
-                {k: series(k) for k in eval_keys}, best_key or "eval_accuracy", uirevision=run["id"]
+                {k: series(k) for k in EVAL_KEYS}, best_key or ACCURACY, uirevision=run["id"]
             ),
         )
     left, right = st.columns(2)
@@ -294,195 +285,20 @@ def render_charts(run: dict, last: dict | None = None) -> None:
         )
         tail = data.log_tail(run, lines=200)
         with st.expander(
-            "Worker log (last 200 lines)", expanded=run["status"] == FAILED and not run.get("traceback")
+            "Worker log (last 200 lines)",
+            expanded=run["status"] == RunStatus.FAILED and not run.get("traceback"),
         ):
             st.code(tail or "(nothing logged yet)", language="text", height=300)
 
 
 def render_events(run: dict) -> None:
     """Lifecycle events (launched, resumed, stop requested ...) as a short list."""
-    events = data.events(run["id"])
+    events = data.events(run)
     if not events:
         return
     with st.expander(f"Events ({len(events)})"):
         for e in events[-30:]:
             st.markdown(f"`{format_timestamp(e['time'])}` **{e['kind']}** — {e['message']}")
-
-
-# --------------------------------------------------------------------------------------------------
-# the outcome of a completed run
-# --------------------------------------------------------------------------------------------------
-
-
-def render_outcome(run: dict) -> None:
-    summary = run.get("summary") or {}
-    final = summary.get("final_metrics") or {}
-    st.subheader("Outcome")
-    c = st.columns(6)
-    c[0].metric("Accuracy", _fmt(final.get("eval_accuracy")))
-    c[1].metric("F1", _fmt(final.get("eval_f1")))
-    c[2].metric("Eval loss", _fmt(final.get("eval_loss")))
-    c[3].metric("Train time", format_duration(summary.get("train_runtime")))
-    c[4].metric("Samples / s", _fmt(summary.get("train_samples_per_second"), ".1f"))
-    c[5].metric("Rows (train / val)", f"{summary.get('n_train', '—')} / {summary.get('n_validation', '—')}")
-    tabs = st.tabs(
-        ["Confusion matrix", "Predictions", "Try the model", "Checkpoints & download"], key="run.tabs"
-    )
-    with tabs[0]:
-        render_report(summary)
-    with tabs[1]:
-        render_predictions(run)
-    with tabs[2]:
-        render_try(run)
-    with tabs[3]:
-        render_files(run)
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def render_report(summary: dict) -> None:
-    report = summary.get("report") or {}
-    if not report.get("confusion_matrix"):
-        st.info("This run recorded no classification report.")
-        return
-    left, right = st.columns([3, 2])
-    labels = report.get("labels") or summary.get("label_names") or []
-    left.plotly_chart(
-        confusion_matrix_figure(report["confusion_matrix"], labels),
-        key="run.confusion_chart",
-        config=CHART_CONFIG,
-    )
-    with right:
-        st.markdown("**Per class**")
-        st.dataframe(
-            per_class_table(report),
-            hide_index=True,
-            key="run.per_class",
-            column_config={
-                k: st.column_config.NumberColumn(k, format="%.3f") for k in ("precision", "recall", "f1")
-            },
-        )
-
-
-def render_predictions(run: dict) -> None:
-    table = data.predictions(run)
-    if table is None or not len(table):
-        st.info("No predictions were saved for this run.")
-        return
-    cfg = run.get("config") or {}
-    text_cols = [c for c in (cfg.get("text_column"), cfg.get("text_pair_column")) if c and c in table.columns]
-    if not text_cols:  # the columns were guessed: show the data's own columns
-        text_cols = [c for c in table.columns if c not in PREDICTION_COLUMNS and not str(c).startswith("p_")]
-    c1, c2 = st.columns([1, 3])
-    only_mistakes = c1.toggle("Only mistakes", key="run.only_mistakes")
-    query = c2.text_input("Filter text", key="run.pred_search", placeholder="words in the text")
-    shown = table[table["correct"] == False] if only_mistakes else table  # noqa: E712 - pandas mask
-    if query:
-        mask = (
-            shown[text_cols]
-            .astype(str)
-            .apply(lambda s: s.str.contains(query, case=False, regex=False))
-            .any(axis=1)
-        )
-        shown = shown[mask]
-    # Confident mistakes first: they are the most telling rows (label noise, shortcuts).
-    shown = shown.sort_values("confidence", ascending=not only_mistakes)
-    st.caption(
-        f"{len(shown):,} of {len(table):,} validation rows · "
-        f"{int((~table['correct']).sum()):,} mistakes ({(~table['correct']).mean():.1%})"
-    )
-    st.dataframe(
-        shown[text_cols + list(PREDICTION_COLUMNS)],
-        hide_index=True,
-        key="run.predictions",
-        height=420,
-        column_config={
-            "confidence": st.column_config.ProgressColumn(
-                "confidence", min_value=0.0, max_value=1.0, format="%.2f"
-            ),
-            "correct": st.column_config.CheckboxColumn("correct"),
-        },
-    )
-
-
-def render_try(run: dict) -> None:
-    path = data.model_dir(run)
-    if path is None:
-        st.info("This run saved no final model.")
-        return
-    cfg = run.get("config") or {}
-    pairs = bool(cfg.get("text_pair_column"))
-    with st.form("run.try_form", border=False):
-        text = st.text_area(
-            "Text (one per line)",
-            key="run.try_text",
-            height=110,
-            placeholder="A gripping, beautifully acted film.",
-        )
-        pair = st.text_area("Second text (one per line)", key="run.try_pair", height=110) if pairs else ""
-        submitted = st.form_submit_button("Predict", key="run.try_submit", type="primary")
-    if not submitted:
-        return
-    texts = [t for t in text.splitlines() if t.strip()]
-    if not texts:
-        st.warning("Type at least one text.")
-        return
-    pair_list = [p for p in pair.splitlines() if p.strip()] if pairs else None
-    if pair_list is not None and len(pair_list) != len(texts):
-        st.warning(f"Give one second text per text ({len(texts)} texts, {len(pair_list)} second texts).")
-        return
-    with st.spinner("Loading the model…"):
-        results = data.predict(path, texts, pair_list)
-    for text_i, result in zip(texts, results, strict=True):
-        with st.container(border=True):
-            st.markdown(f"**{result['label']}** ({result['score']:.1%}) — {text_i}")
-            probs = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
-            st.dataframe(
-                {"label": [k for k, _ in probs], "probability": [v for _, v in probs]},
-                hide_index=True,
-                column_config={
-                    "probability": st.column_config.ProgressColumn(
-                        "probability", min_value=0.0, max_value=1.0, format="%.3f"
-                    )
-                },
-            )
-
-
-def render_files(run: dict) -> None:
-    path = data.model_dir(run)
-    if path is not None:
-        st.markdown(f"Fine-tuned model and tokenizer: `{path}` (loadable with `from_pretrained`).")
-        # The zip is built only when the button is pressed, on Streamlit's download thread.
-        st.download_button(
-            "Download model (.zip)",
-            data.model_archive(run["id"]),
-            file_name=f"{run['name']}-model.zip",
-            mime="application/zip",
-            key="run.download",
-            icon=":material/download:",
-            type="primary",
-            on_click="ignore",
-        )
-    ckpts = data.checkpoints(run)
-    if ckpts:
-        st.markdown("**Checkpoints**")
-        st.dataframe(
-            [
-                {
-                    "name": c["name"],
-                    "step": c["step"],
-                    "size": format_bytes(c["size_bytes"]),
-                    "path": c["path"],
-                }
-                for c in ckpts
-            ],
-            hide_index=True,
-            key="run.checkpoints",
-        )
-    else:
-        st.caption("No checkpoints were kept.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,13 +322,13 @@ def main() -> None:
         st.warning(f"Run {run_id} does not exist.")
         return
     render_header(run)
-    if run["status"] == RUNNING:
+    if run["status"] == RunStatus.RUNNING:
         render_training(run_id)
     elif run["status"] in ACTIVE_STATUSES:
         render_waiting(run_id)
     else:
         render_panel(run_id)
-        if run["status"] == COMPLETED:
+        if run["status"] == RunStatus.COMPLETED:
             render_outcome(run)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state
-from dashboard.tables import filter_runs, run_labels, runs_table, status_label
-from trainer_core.tracking.status import ACTIVE_STATUSES, ALL_STATUSES, FAILED, STOPPED
+from dashboard.state import act
+from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
+from trainer_core import ACTIVE_STATUSES, ALL_STATUSES
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"
@@ -114,7 +115,7 @@ def render_actions(runs: list[dict]) -> None:
         if bar.button(
             "Resume",
             key="runs.resume",
-            disabled=run["status"] not in (STOPPED, FAILED),
+            disabled=run["status"] not in RESUMABLE,
             icon=":material/play_arrow:",
         ):
             act(data.resume, run_id, f"{labels[run_id]} resumes from its latest checkpoint.")
@@ -158,17 +159,6 @@ def render_delete_confirmation(run: dict, labels: dict) -> None:
     if c2.button("Cancel", key="runs.delete_cancel"):
         st.session_state.pop("runs.confirm_delete", None)
         st.rerun()
-
-
-def act(action, run_id: str, message: str, *args) -> None:
-    """Run an action; a refusal (wrong state, empty name) is shown as a message, not a traceback."""
-    try:
-        action(run_id, *args)
-    except data.ACTION_ERRORS as exc:
-        st.error(getattr(exc, "message", None) or str(exc))
-        return
-    state.flash(message)
-    st.rerun()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,6 +272,61 @@ def field_help() -> dict[str, str]:
             if f.init:
                 out[f.name] = f.metadata.get("help", "")
     return out
+
+
+def training_field_defaults() -> dict[str, Any]:
+    """Each ``TrainingArguments`` field's default as a run gets it (with ``TRAINING_DEFAULTS`` applied).
+
+    Returns:
+        Field name -> default, enums as their string values; fields without a default are left out.
+    """
+    return dict(_training_field_defaults())
+
+
+@functools.cache
+def _training_field_defaults() -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(_training_arguments_cls()):
+        default = _default_of(f)
+        if f.init and default is not dataclasses.MISSING:
+            out[f.name] = _jsonable(default)
+    return {**out, **TRAINING_DEFAULTS}
+
+
+# Schedulers that need lr_scheduler_kwargs (a minimum rate, decay steps ...) or an eval metric besides
+# the usual arguments: a form offers the others; these remain reachable through a config's own fields.
+SCHEDULERS_NEEDING_KWARGS = (
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+)
+
+
+def training_choices() -> dict[str, tuple[str, ...]]:
+    """The values of ``TrainingArguments``' choice fields, from transformers' own enums.
+
+    Returns:
+        ``lr_scheduler_type`` (schedulers that work without ``lr_scheduler_kwargs``),
+        ``logging_strategy``, ``eval_strategy`` and ``save_strategy`` -> their values, in enum order.
+    """
+    return dict(_training_choices())
+
+
+@functools.cache
+def _training_choices() -> dict[str, tuple[str, ...]]:
+    from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+
+    intervals = tuple(s.value for s in IntervalStrategy)
+    return {
+        "lr_scheduler_type": tuple(
+            s.value for s in SchedulerType if s.value not in SCHEDULERS_NEEDING_KWARGS
+        ),
+        "logging_strategy": intervals,
+        "eval_strategy": intervals,
+        "save_strategy": tuple(s.value for s in SaveStrategy),
+    }
 
 
 def field_owner(name: str) -> str | None:

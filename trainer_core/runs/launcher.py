@@ -29,7 +29,13 @@ DEFAULT_STALE_AFTER_S = 60.0
 
 
 def default_home() -> Path:
+    """The runs folder: ``$TRAINER_CORE_HOME`` or ``./runs``."""
     return Path(os.environ.get("TRAINER_CORE_HOME", "runs")).expanduser().resolve()
+
+
+def default_store_url(home: str | os.PathLike) -> str:
+    """The metrics store of a runs folder: ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``."""
+    return os.environ.get("TRAINER_CORE_DB") or f"sqlite:///{Path(home) / 'metrics.db'}"
 
 
 class Launcher:
@@ -49,9 +55,7 @@ class Launcher:
     ):
         self.home = Path(home).expanduser().resolve() if home else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.store_url = (
-            store_url or os.environ.get("TRAINER_CORE_DB") or f"sqlite:///{self.home / 'metrics.db'}"
-        )
+        self.store_url = store_url or default_store_url(self.home)
         self.store = MetricsStore(self.store_url)
         self.stale_after_s = stale_after_s
         self._procs: dict[str, subprocess.Popen] = {}

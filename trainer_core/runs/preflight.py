@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from trainer_core.config import RunConfig
@@ -25,14 +26,24 @@ def preflight(config: RunConfig) -> dict[str, Any]:
     )
     if not checkpoint.get("ok"):
         raise ConfigError("model_name_or_path", checkpoint.get("error") or "the checkpoint cannot be loaded")
-    limit = checkpoint.get("max_position_embeddings")
-    if limit and config.data.max_seq_length > limit:
-        raise ConfigError(
-            "max_seq_length",
-            f"{config.data.max_seq_length} is longer than this checkpoint's {limit} positions; use {limit} or less",
-        )
+    check_max_length(config.data.max_seq_length, checkpoint)
     data = preview_dataset(config.data, checkpoint=None, n_rows=5, seed=config.training.seed)
     if not data.get("ok"):
         error = data.get("error") or {}
         raise ConfigError(error.get("field"), error.get("message") or "the dataset cannot be read")
     return {"checkpoint": checkpoint, "data": data}
+
+
+def check_max_length(max_seq_length: int | None, checkpoint: Mapping[str, Any]) -> None:
+    """Raise ConfigError when ``max_seq_length`` exceeds the checkpoint's ``max_position_embeddings``.
+
+    Args:
+        max_seq_length: the data argument of that name.
+        checkpoint: ``inspect_checkpoint``'s dict (a checkpoint that did not say its limit passes).
+    """
+    limit = checkpoint.get("max_position_embeddings")
+    if limit and (max_seq_length or 0) > limit:
+        raise ConfigError(
+            "max_seq_length",
+            f"{max_seq_length} is longer than this checkpoint's {limit} positions; use {limit} or less",
+        )
