@@ -82,7 +82,7 @@ class Classification(evaluate.Metric):
             )
             for average, suffix in averages.items()
         }
-        for index, name in enumerate(("precision", "recall", "f1")):
+        for name, index in (("f1", 2), ("precision", 0), ("recall", 1)):  # (precision, recall, f1, support)
             for suffix, values in scores.items():
                 result[name + suffix] = float(values[index])
         return result
