@@ -342,6 +342,43 @@ def test_local_dataset_folder_with_named_classes(tmp_path, tokenizer, monkeypatc
     assert info.value.field == "train_split" and "train, validation" in info.value.message
 
 
+def test_uncached_hub_dataset_offline(monkeypatch, tmp_path):
+    import datasets
+    from huggingface_hub import constants
+
+    # Offline for sure, so no request is made whatever the environment says.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    with pytest.raises(ConfigError) as info:
+        load_raw_data(DataArguments(dataset_name="someone/not-a-cached-dataset"))
+    assert info.value.field == "dataset_name" and "not in the local cache" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("error", "field", "expected"),
+    [
+        ("gated", "dataset_name", "ask for access on https://huggingface.co/datasets/org/x"),
+        ("missing", "dataset_name", "no dataset 'org/x' on the Hugging Face Hub"),
+        ("no files", "dataset_name", "holds no data files"),
+        ("config", "dataset_config_name", "needs a configuration"),
+    ],
+)
+def test_dataset_errors_say_what_to_do(error, field, expected):
+    from datasets.exceptions import DataFilesNotFoundError, DatasetNotFoundError
+
+    from trainer_core.data.sources import _dataset_error
+
+    raised = {
+        "gated": DatasetNotFoundError("Dataset 'org/x' is a gated dataset on the Hub."),
+        "missing": DatasetNotFoundError("Dataset 'org/x' doesn't exist on the Hub or cannot be accessed."),
+        "no files": DataFilesNotFoundError("No (supported) data files found in org/x"),
+        "config": ValueError("Config name is missing.\nPlease pick one among the available configs"),
+    }[error]
+    translated = _dataset_error("org/x", raised)
+    assert translated.field == field and expected in translated.message
+
+
 # --------------------------------------------------------------------------------------------------
 # preview
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Metrics: the shipped evaluate modules against scikit-learn, the per-class report, loading offline."""
+"""Metrics: the shipped evaluate module against scikit-learn, the per-class report, loading offline."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from sklearn import metrics as skm
 
 from trainer_core.metrics import (
+    METRIC_MODULE,
     METRIC_NAMES,
     build_compute_metrics,
     classification_report,
@@ -39,11 +40,17 @@ def _eval_prediction(logits, labels):
     return EvalPrediction(predictions=logits, label_ids=labels)
 
 
-def test_metric_path_prefers_the_shipped_modules():
-    for name in METRIC_NAMES:
-        path = Path(metric_path(name))
-        assert (path / f"{name}.py").is_file() and path.is_relative_to(REPO / "trainer_core")
+def test_metric_path_prefers_the_shipped_module():
+    path = Path(metric_path(METRIC_MODULE))
+    assert (path / f"{METRIC_MODULE}.py").is_file() and path.is_relative_to(REPO / "trainer_core")
     assert metric_path("bleu") == "bleu"  # not shipped: left to evaluate's Hub lookup
+
+
+def test_one_module_computes_every_metric_name():
+    from trainer_core.metrics import load_metric
+
+    scores = load_metric().compute(predictions=[1, 0, 2, 2], references=[1, 1, 2, 0], labels=[0, 1, 2])
+    assert set(scores) == {*METRIC_NAMES, *(f"{n}_weighted" for n in METRIC_NAMES if n != "accuracy")}
 
 
 def test_binary_metrics_match_sklearn(eval_arrays):
@@ -51,13 +58,18 @@ def test_binary_metrics_match_sklearn(eval_arrays):
     binary_logits, binary_labels = logits[:, :2], np.minimum(labels, 1)
     predicted = binary_logits.argmax(axis=1)
     result = build_compute_metrics(["neg", "pos"])(_eval_prediction(binary_logits, binary_labels))
-    assert set(result) == {"accuracy", "f1", "precision", "recall"}
+    assert set(result) == set(METRIC_NAMES) == {"accuracy", "f1", "precision", "recall"}
     assert result["accuracy"] == pytest.approx(skm.accuracy_score(binary_labels, predicted))
     assert result["f1"] == pytest.approx(skm.f1_score(binary_labels, predicted))
     assert result["precision"] == pytest.approx(skm.precision_score(binary_labels, predicted))
     assert result["recall"] == pytest.approx(skm.recall_score(binary_labels, predicted))
     # pos_label is class id 1: swapping the classes changes f1.
     assert result["f1"] != pytest.approx(skm.f1_score(binary_labels, predicted, pos_label=0))
+    swapped = build_compute_metrics(["neg", "pos"], pos_label=0)(
+        _eval_prediction(binary_logits, binary_labels)
+    )
+    assert swapped["f1"] == pytest.approx(skm.f1_score(binary_labels, predicted, pos_label=0))
+    assert swapped["recall"] == pytest.approx(skm.recall_score(binary_labels, predicted, pos_label=0))
 
 
 def test_multiclass_metrics_are_macro_with_weighted_beside(eval_arrays):
@@ -104,6 +116,12 @@ def test_classification_report_lists_classes_absent_from_the_data():
     assert report["confusion_matrix"] == [[2, 0], [0, 0]] and report["per_class"][1]["support"] == 0
 
 
+def test_classification_report_class_names_that_look_like_report_keys():
+    report = classification_report([0, 1, 1], [0, 1, 0], ["accuracy", "macro avg"])
+    assert [row["label"] for row in report["per_class"]] == ["accuracy", "macro avg"]
+    assert report["per_class"][0]["recall"] == 0.5 and report["accuracy"] == pytest.approx(2 / 3)
+
+
 def test_softmax_is_stable_and_normalised():
     probabilities = softmax([[1000.0, 1000.0, -1000.0], [0.0, np.log(3.0), 0.0]])
     assert np.allclose(probabilities.sum(axis=1), 1.0) and np.isfinite(probabilities).all()
@@ -118,7 +136,7 @@ _LOADER = textwrap.dedent(
     from trainer_core.metrics import build_compute_metrics
 
     def load_and_compute(barrier):
-        barrier.wait(timeout=60)  # both children copy the modules into the empty cache at the same moment
+        barrier.wait(timeout=60)  # both children copy the module into the empty cache at the same moment
         compute = build_compute_metrics(["a", "b"])
         logits, labels = np.array([[0, 1], [1, 0], [0, 1]]), np.array([1, 1, 1])
         print(compute(EvalPrediction(predictions=logits, label_ids=labels)), flush=True)
@@ -136,7 +154,7 @@ _LOADER = textwrap.dedent(
 )
 
 
-def test_two_processes_load_the_modules_offline_into_a_fresh_cache(tmp_path):
+def test_two_processes_load_the_module_offline_into_a_fresh_cache(tmp_path):
     env = {
         **os.environ,
         "HF_HOME": str(tmp_path / "hf_home"),
@@ -150,6 +168,6 @@ def test_two_processes_load_the_modules_offline_into_a_fresh_cache(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(results) == 2 and all("'accuracy': 0.666" in r and "'recall': 0.666" in r for r in results)
-    # Modules were copied into the fresh cache; with keep_in_memory no prediction files are left behind.
-    assert list((tmp_path / "hf_home").rglob("accuracy.py"))
+    # The module was copied into the fresh cache; with keep_in_memory no prediction files are left behind.
+    assert list((tmp_path / "hf_home").rglob(f"{METRIC_MODULE}.py"))
     assert not list((tmp_path / "hf_home").rglob("*.arrow"))

@@ -189,3 +189,85 @@ def test_a_collated_batch_trains_the_tiny_model(labels):
     loss = model(**batch).loss
     loss.backward()
     assert torch.isfinite(loss) and model.classifier.weight.grad is not None
+
+
+def test_predictor_labels_texts_and_pairs_like_the_model_itself(saved_tiny_run, labels):
+    """The pipeline gives the softmax of the model's own logits, truncated at max_length."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from trainer_core.inference import Predictor
+
+    predictor = Predictor.from_dir(saved_tiny_run, max_length=16)
+    assert predictor.labels == [labels["id2label"][i] for i in range(labels["num_labels"])]
+    assert predictor.predict([]) == []
+    texts, pairs = ["a gripping film", "a dull film " * 40], ["it is good", "it is not"]
+    tokenizer = AutoTokenizer.from_pretrained(saved_tiny_run)
+    model = AutoModelForSequenceClassification.from_pretrained(saved_tiny_run).eval()
+    for given_pairs in (None, pairs):
+        results = predictor.predict(texts, given_pairs)
+        assert len(results) == 2
+        for i, result in enumerate(results):
+            # One input at a time, as the pipeline runs them: no padding, so the same floats.
+            encoded = tokenizer(texts[i], given_pairs and given_pairs[i], truncation=True, max_length=16)
+            with torch.inference_mode():
+                logits = model(**{k: torch.tensor([v]) for k, v in encoded.items()}).logits[0]
+            expected = torch.softmax(logits, dim=-1).tolist()
+            assert list(result["probabilities"]) == predictor.labels
+            # The untrained head is near-uniform: truncating the long text moves it by ~3e-6.
+            assert list(result["probabilities"].values()) == pytest.approx(expected, rel=0, abs=1e-7)
+            assert result["label"] == predictor.labels[max(range(2), key=expected.__getitem__)]
+            assert result["score"] == max(result["probabilities"].values())
+
+
+def _raised_by_transformers(hub_error: Exception) -> OSError:
+    """``hub_error`` re-raised the way transformers does: an ``OSError`` from it, whose text we ignore."""
+    try:
+        try:
+            raise hub_error
+        except Exception as exc:
+            raise OSError("transformers' wording, with nothing in it to match") from exc
+    except OSError as wrapped:
+        return wrapped
+
+
+def _http(status: int):
+    from huggingface_hub.utils import httpx
+
+    return httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/api/models/org/x"))
+
+
+@pytest.mark.parametrize(
+    ("make_error", "field", "expected"),
+    [
+        (
+            lambda hub: hub.GatedRepoError("gated", response=_http(403)),
+            "model_name_or_path",
+            "ask for access",
+        ),
+        (
+            lambda hub: hub.RepositoryNotFoundError("nope", response=_http(404)),
+            "model_name_or_path",
+            "no checkpoint",
+        ),
+        (lambda hub: hub.RevisionNotFoundError("nope", response=_http(404)), "revision", "no such revision"),
+        (lambda hub: hub.LocalEntryNotFoundError("not cached"), "model_name_or_path", "not in the local"),
+        (lambda hub: hub.OfflineModeIsEnabled("offline"), "model_name_or_path", "not in the local"),
+        (lambda hub: hub.HFValidationError("bad id"), "model_name_or_path", "neither a local folder nor"),
+    ],
+)
+def test_hub_errors_are_told_apart_by_type(make_error, field, expected):
+    from huggingface_hub import errors as hub
+
+    from trainer_core.models import _load_error
+
+    error = _load_error("org/x", _raised_by_transformers(make_error(hub)), "model_name_or_path")
+    assert error.field == field and expected in error.message
+
+
+def test_error_text_is_the_fallback_when_no_typed_error_says_more():
+    from trainer_core.models import _load_error
+
+    error = _load_error(
+        "org/x", OSError("org/x is not a valid model identifier"), "tokenizer_name", "tokenizer"
+    )
+    assert error.field == "tokenizer_name" and "no tokenizer 'org/x' on the Hugging Face Hub" in error.message

@@ -34,3 +34,21 @@ class RunNotFoundError(KeyError):
 
 class RunStateError(RuntimeError):
     """The action is not possible in the run's current state (e.g. resuming a running run)."""
+
+
+def caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from is one of ``types``.
+
+    transformers and datasets re-raise the Hub's typed errors (``RepositoryNotFoundError``...) as
+    ``OSError`` or their own types ``from`` the original, so the type that says what went wrong is
+    often one or two links down the chain. The chain is followed as Python prints a traceback: through
+    ``__cause__``, and through ``__context__`` unless it was suppressed (``raise ... from None``).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, types):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False

@@ -8,7 +8,7 @@ from typing import Any
 
 
 class Predictor:
-    """A fine-tuned sequence classifier ready to label text.
+    """A fine-tuned sequence classifier ready to label text: a ``text-classification`` pipeline.
 
     Args:
         model: a loaded ``AutoModelForSequenceClassification``.
@@ -17,10 +17,21 @@ class Predictor:
     """
 
     def __init__(self, model, tokenizer, max_length: int = 512):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+        from transformers import pipeline
+
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.max_length = max_length
+        self.pipeline = pipeline(
+            "text-classification",
+            model=model.eval(),
+            tokenizer=tokenizer,
+            top_k=None,  # every label's score, not only the best
+            # Probabilities whatever the saved config's problem_type says (a head of one label would
+            # otherwise get a sigmoid).
+            function_to_apply="softmax",
+            truncation=True,
+            max_length=max_length,
+        )
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, max_length: int = 512) -> Predictor:
@@ -36,31 +47,24 @@ class Predictor:
         """Label each text (or pair).
 
         Returns:
-            One dict per input: ``label``, ``score`` (its probability) and ``probabilities`` (label -> p).
+            One dict per input: ``label``, ``score`` (its probability) and ``probabilities`` (label -> p,
+            in class-id order).
         """
-        import torch
-
         if not texts:
             return []
-        batch = self.tokenizer(
-            list(texts),
-            list(text_pairs) if text_pairs else None,
-            truncation=True,
-            max_length=self.max_length,
-            padding=True,
-            return_tensors="pt",
+        inputs = (
+            [{"text": t, "text_pair": p} for t, p in zip(texts, text_pairs, strict=True)]
+            if text_pairs
+            else list(texts)
         )
-        with torch.inference_mode():
-            logits = self.model(**batch).logits
-        probs = torch.softmax(logits.float(), dim=-1).tolist()
         out = []
-        for row in probs:
-            best = max(range(len(row)), key=row.__getitem__)
+        for scores in self.pipeline(inputs):  # each sorted best first
+            probabilities = {entry["label"]: entry["score"] for entry in scores}
             out.append(
                 {
-                    "label": self.labels[best],
-                    "score": row[best],
-                    "probabilities": dict(zip(self.labels, row, strict=True)),
+                    "label": scores[0]["label"],
+                    "score": scores[0]["score"],
+                    "probabilities": {label: probabilities[label] for label in self.labels},
                 }
             )
         return out

@@ -1,9 +1,10 @@
 """Evaluation metrics: ``compute_metrics`` for ``Trainer`` and a per-class report for the dashboard.
 
-Hub metric scripts cannot be downloaded offline, so the project ships its own ``evaluate`` modules in
-``trainer_core/metric_modules/<name>/<name>.py`` and loads them by path. ``evaluate`` is imported only
-when a metric is loaded: importing it pulls in ``transformers.pipelines`` (seconds), which the
-dashboard does not need for :func:`classification_report` or :func:`softmax`.
+Hub metric scripts cannot be downloaded offline, so the project ships its own ``evaluate`` module,
+``trainer_core/metric_modules/classification/classification.py`` (accuracy, F1, precision and recall in
+one compute, the shape of ``evaluate.load("glue", "mrpc")``), and loads it by path. ``evaluate`` is
+imported only when a metric is loaded: importing it pulls in ``transformers.pipelines`` (seconds), which
+the dashboard does not need for :func:`classification_report` or :func:`softmax`.
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ if TYPE_CHECKING:
     from transformers import EvalPrediction
 
 METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metric_modules"
-# What compute_metrics reports (config.REPORTED_METRICS lists the same names plus the eval loss).
+# The shipped module that computes every metric below in one call.
+METRIC_MODULE = "classification"
+# What compute_metrics reports, in this order: the one list of metric names (the eval loss comes from
+# Trainer itself). With more than two classes, f1/precision/recall are macro averages (every class
+# counts the same, so a neglected minority class shows) and `<name>_weighted` is reported beside each.
 METRIC_NAMES = ("accuracy", "f1", "precision", "recall")
-# f1/precision/recall with more than two classes: macro is the headline number (every class counts the
-# same, so a neglected minority class shows), weighted is reported beside it.
-_AVERAGED = ("f1", "precision", "recall")
 
 
 def metric_path(name: str) -> str:
-    """Where ``evaluate.load`` should find a metric.
+    """Where ``evaluate.load`` should find a metric module.
 
     Args:
-        name: a metric name, e.g. ``"f1"``.
+        name: a metric module name, e.g. ``"classification"``.
     Returns:
         The folder of the project's own module when it ships one, else ``name`` unchanged, which
         ``evaluate.load`` looks up on the Hugging Face Hub (online only).
@@ -41,19 +43,19 @@ def metric_path(name: str) -> str:
     return str(local.parent) if local.is_file() else name
 
 
-def load_metric(name: str) -> evaluate.EvaluationModule:
-    """Load one metric module, keeping its inputs in memory.
+def load_metric(name: str = METRIC_MODULE) -> evaluate.EvaluationModule:
+    """Load a metric module, keeping its inputs in memory.
 
     In memory, because by default ``evaluate`` writes every evaluation's predictions to an Arrow file
     under ``HF_HOME`` guarded by file locks: pointless for one process, and a source of lock contention
     when several runs evaluate at once.
 
     Args:
-        name: a metric name (see :func:`metric_path`).
+        name: a metric module name (see :func:`metric_path`); by default the shipped one.
     Returns:
         An ``evaluate.EvaluationModule``.
     Raises:
-        ConfigError: the metric is not shipped with the project and cannot be fetched from the Hub.
+        ConfigError: the module is not shipped with the project and cannot be fetched from the Hub.
     """
     import evaluate
 
@@ -63,8 +65,8 @@ def load_metric(name: str) -> evaluate.EvaluationModule:
     except (FileNotFoundError, ConnectionError) as exc:
         raise ConfigError(
             None,
-            f"metric {name!r} is not shipped with trainer_core ({', '.join(METRIC_NAMES)} are) and could not be "
-            f"loaded from the Hugging Face Hub: {exc}",
+            f"metric module {name!r} is not shipped with trainer_core ({METRIC_MODULE!r} is, with "
+            f"{', '.join(METRIC_NAMES)}) and could not be loaded from the Hugging Face Hub: {exc}",
         ) from exc
 
 
@@ -76,45 +78,46 @@ def _predicted_ids(predictions: Any) -> np.ndarray:
     return array.argmax(axis=-1) if array.ndim == 2 else array.reshape(-1)
 
 
-def build_compute_metrics(label_names: Sequence[str]) -> Callable[[EvalPrediction], dict[str, float]]:
+def build_compute_metrics(
+    label_names: Sequence[str], pos_label: int = 1
+) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` function for ``Trainer``.
 
-    The metric modules are loaded once, here, not at every evaluation.
+    The metric module is loaded once, here, not at every evaluation.
 
     Args:
         label_names: class names by class id.
+        pos_label: the positive class id of a binary task (1: MRPC's paraphrase).
     Returns:
-        A function of an ``EvalPrediction`` (logits and label ids) returning accuracy, f1, precision and
-        recall. With 2 classes f1/precision/recall are binary scores of class id 1 (the positive class:
-        MRPC's paraphrase). With more, they are macro averages, and f1_weighted, precision_weighted and
-        recall_weighted are added.
+        A function of an ``EvalPrediction`` (logits and label ids) returning :data:`METRIC_NAMES`. With 2
+        classes f1/precision/recall are binary scores of ``pos_label``. With more, they are macro
+        averages, and f1_weighted, precision_weighted and recall_weighted are added.
     """
     class_ids = list(range(len(label_names)))
-    binary = len(class_ids) == 2
-    modules = {name: load_metric(name) for name in METRIC_NAMES}
+    module = load_metric()
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-        predicted = _predicted_ids(eval_pred.predictions)
-        references = np.asarray(eval_pred.label_ids).reshape(-1)
-        inputs = {"predictions": predicted, "references": references}
-        result = {"accuracy": float(modules["accuracy"].compute(**inputs)["accuracy"])}
-        for name in _AVERAGED:
-            if binary:
-                result[name] = float(modules[name].compute(**inputs, average="binary", pos_label=1)[name])
-            else:
-                for average, key in (("macro", name), ("weighted", f"{name}_weighted")):
-                    score = modules[name].compute(**inputs, average=average, labels=class_ids)[name]
-                    result[key] = float(score)
+        scores = module.compute(
+            predictions=_predicted_ids(eval_pred.predictions),
+            references=np.asarray(eval_pred.label_ids).reshape(-1),
+            labels=class_ids,
+            pos_label=pos_label,
+        )
+        result = {}
+        for name in METRIC_NAMES:
+            result[name] = float(scores[name])
+            if f"{name}_weighted" in scores:
+                result[f"{name}_weighted"] = float(scores[f"{name}_weighted"])
         return result
 
     return compute_metrics
 
 
 def softmax(logits: Any) -> np.ndarray:
-    """Class probabilities from logits, over the last axis (stable for large logits)."""
-    array = np.asarray(logits, dtype=np.float64)
-    shifted = np.exp(array - array.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    """Class probabilities from logits, over the last axis (float64, stable for large logits)."""
+    from scipy.special import softmax as scipy_softmax
+
+    return scipy_softmax(np.asarray(logits, dtype=np.float64), axis=-1)
 
 
 def classification_report(
@@ -131,34 +134,34 @@ def classification_report(
         support}), ``macro_avg`` ({precision, recall, f1}) and ``confusion_matrix`` (list of lists:
         rows are true classes, columns predicted classes, both in class-id order).
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn import metrics
 
     predicted = _predicted_ids(logits_or_predictions)
     truth = np.asarray(labels).reshape(-1)
     if len(predicted) != len(truth):
         raise ValueError(f"{len(predicted)} predictions but {len(truth)} labels")
     class_ids = list(range(len(label_names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=class_ids, zero_division=0
+    names = [str(name) for name in label_names]
+    # Keyed by class id, not by name: a class called "accuracy" or "macro avg" would clash with the
+    # report's own keys. All ids are given, so "accuracy" is reported (not "micro avg").
+    report = metrics.classification_report(
+        truth, predicted, labels=class_ids, output_dict=True, zero_division=0
     )
-    per_class = [
-        {
-            "label": str(name),
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
+
+    def scores(row: dict[str, float]) -> dict[str, float]:
+        return {
+            "precision": float(row["precision"]),
+            "recall": float(row["recall"]),
+            "f1": float(row["f1-score"]),
         }
-        for i, name in enumerate(label_names)
-    ]
+
     return {
-        "labels": [str(name) for name in label_names],
-        "accuracy": float((predicted == truth).mean()) if len(truth) else 0.0,
-        "per_class": per_class,
-        "macro_avg": {
-            "precision": float(np.mean(precision)),
-            "recall": float(np.mean(recall)),
-            "f1": float(np.mean(f1)),
-        },
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=class_ids).tolist(),
+        "labels": names,
+        "accuracy": float(report["accuracy"]),
+        "per_class": [
+            {"label": name, **scores(report[str(i)]), "support": int(report[str(i)]["support"])}
+            for i, name in enumerate(names)
+        ],
+        "macro_avg": scores(report["macro avg"]),
+        "confusion_matrix": metrics.confusion_matrix(truth, predicted, labels=class_ids).tolist(),
     }

@@ -2,5 +2,6 @@
 
 - ``files``: reading CSV / TSV / JSON / JSONL / Parquet tables, with the quirks of real files.
 - ``columns``: which column is the text, the pair and the label; row selection; label casting.
-- ``prepare``: built-in and Hub datasets, the validation split, tokenising, previews for the form.
+- ``sources``: the built-in dataset, Hub datasets and local files as raw training/validation rows.
+- ``prepare``: the validation split, caps, tokenising, previews for the form.
 """

@@ -6,7 +6,6 @@ Kept apart from loading so they can be tested on plain lists and DataFrames, wit
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -166,17 +165,16 @@ def resolve_columns(
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    if isinstance(value, str):
-        return not value.strip()
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists and other containers are values, not missing
-        return False
+def _missing(column: pd.Series) -> np.ndarray:
+    """Per row: empty (None, NaN, NA, or text that is blank)? Lists and other containers are values."""
+    missing = column.isna().to_numpy(dtype=bool)
+    if column.dtype == object or pd.api.types.is_string_dtype(column):
+        try:
+            blank = column.str.strip().eq("")
+        except AttributeError:  # an object column without a single string (ints, lists...)
+            return missing
+        missing = missing | blank.to_numpy(dtype=bool, na_value=False)
+    return missing
 
 
 def select_rows(
@@ -193,26 +191,21 @@ def select_rows(
         in the original row order, texts as ``str``.
     """
     text_col, pair_col, label_col = (columns[f] for f in COLUMN_FIELDS)
-    texts = frame[text_col].tolist()
-    pairs = frame[pair_col].tolist() if pair_col else None
-    labels = frame[label_col].tolist()
-    unlabelled = -1 if label_col in (class_names or {}) else None
-    keep = [
-        i
-        for i in range(len(texts))
-        if not _is_missing(texts[i])
-        and (pairs is None or not _is_missing(pairs[i]))
-        and not _is_missing(labels[i])
-        and labels[i] != unlabelled
-    ]
-    out = {TEXT: [_as_text(texts[i]) for i in keep], LABEL: [labels[i] for i in keep]}
-    if pairs is not None:
-        out[TEXT_PAIR] = [_as_text(pairs[i]) for i in keep]
-    return out, len(texts) - len(keep)
+    keep = np.ones(len(frame), dtype=bool)
+    for column in (text_col, pair_col, label_col):
+        if column:
+            keep &= ~_missing(frame[column])
+    if label_col in (class_names or {}):
+        keep &= frame[label_col].ne(-1).to_numpy(dtype=bool, na_value=True)
+    out = {TEXT: _as_text(frame[text_col][keep]), LABEL: frame[label_col][keep].tolist()}
+    if pair_col:
+        out[TEXT_PAIR] = _as_text(frame[pair_col][keep])
+    return out, int(len(frame) - keep.sum())
 
 
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
+def _as_text(column: pd.Series) -> list[str]:
+    # str() of every value that is not text already (numbers, dates), as the tokenizer takes text.
+    return column.tolist() if pd.api.types.is_string_dtype(column) else column.map(str).tolist()
 
 
 @dataclass(frozen=True)

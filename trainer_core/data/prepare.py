@@ -1,10 +1,11 @@
-"""Datasets: load raw rows, map columns, cast labels, carve a validation split, tokenise.
+"""Datasets: from raw rows to tokenised train/validation splits, and the form's data preview.
 
 The steps follow ``run_glue.py``: load (Hub, local files or the built-in), pick the text column(s) and
 the label column, turn labels into class ids, hold out a validation split if the data has none, cap the
 row counts, then tokenise with truncation and no padding (``DataCollatorWithPadding`` pads per batch).
-File reading lives in :mod:`trainer_core.data.files`, column mapping and label casting in
-:mod:`trainer_core.data.columns`; the names a caller needs are re-exported here.
+Loading lives in :mod:`trainer_core.data.sources` (and file reading in :mod:`trainer_core.data.files`),
+column mapping and label casting in :mod:`trainer_core.data.columns`; the names a caller needs are
+re-exported here.
 
 Row order is kept wherever the data provides its own validation split, so a run on GLUE MRPC's TSV
 files sees exactly the rows, in the same order, that the Hugging Face course recipe does on the Hub copy.
@@ -15,14 +16,11 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from trainer_core import assets as builtins
-from trainer_core.assets import BUILTIN_DATASETS
 from trainer_core.config import DataArguments, ModelArguments
 from trainer_core.data.columns import (
     COLUMN_FIELDS,
@@ -38,6 +36,7 @@ from trainer_core.data.columns import (
     select_rows,
 )
 from trainer_core.data.files import load_table
+from trainer_core.data.sources import RawData, load_raw_data
 from trainer_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -65,128 +64,6 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------------
-# loading raw splits
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RawData:
-    """The untouched rows of a dataset's training and (optional) validation split."""
-
-    train: pd.DataFrame
-    validation: pd.DataFrame | None
-    # Columns that already hold class ids with names (ClassLabel columns of Hub datasets).
-    class_names: dict[str, list[str]] = field(default_factory=dict)
-    # The config field to blame for problems with the validation rows.
-    validation_field: str = "validation_file"
-    # Column mapping a built-in dataset comes with (used where the config leaves a column empty).
-    default_columns: dict[str, str | None] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-def load_raw_data(data_args: DataArguments) -> RawData:
-    """Load the training and validation rows named by the config, without changing them.
-
-    Args:
-        data_args: dataset_name (+ dataset_config_name, train_split, validation_split) or train_file
-            (+ validation_file).
-    Returns:
-        A :class:`RawData`; ``validation`` is None when a split has to be carved out of train.
-    Raises:
-        ConfigError: on the field at fault.
-    """
-    if data_args.train_file:
-        train = load_table(data_args.train_file, "train_file")
-        validation = (
-            load_table(data_args.validation_file, "validation_file") if data_args.validation_file else None
-        )
-        return RawData(train, validation, validation_field="validation_file")
-    name = (data_args.dataset_name or "").strip()
-    if not name:
-        raise ConfigError(
-            "dataset_name", "choose a dataset: a built-in, a Hub dataset id, or a local train_file"
-        )
-    if builtins.is_builtin(name):
-        return _load_builtin(name, data_args)
-    return _load_hub(name, data_args)
-
-
-def _load_builtin(name: str, data_args: DataArguments) -> RawData:
-    if name != builtins.ROTTEN_TOMATOES:
-        raise ConfigError(
-            "dataset_name", f"unknown built-in {name!r}; choose one of {', '.join(BUILTIN_DATASETS)}"
-        )
-    if data_args.train_split not in (None, "", "train"):
-        raise ConfigError("train_split", f"{name} has only a 'train' split; set train_split to 'train'")
-    notes = []
-    if data_args.validation_split:
-        notes.append(
-            f"{name} has no {data_args.validation_split!r} split; validation rows are carved out of train"
-        )
-    return RawData(
-        builtins.load_rotten_tomatoes(),
-        None,
-        validation_field="validation_split_ratio",
-        default_columns=dict(builtins.ROTTEN_TOMATOES_COLUMNS),
-        notes=notes,
-    )
-
-
-def _load_hub(name: str, data_args: DataArguments) -> RawData:
-    import datasets
-
-    try:
-        loaded = datasets.load_dataset(name, data_args.dataset_config_name or None)
-    except Exception as exc:  # noqa: BLE001 - datasets raises many types; all mean "cannot load this"
-        raise _dataset_error(name, exc) from exc
-    if not isinstance(loaded, datasets.DatasetDict):
-        raise ConfigError("dataset_name", f"{name!r} did not load as a dataset with named splits")
-    splits = ", ".join(loaded)
-    if data_args.train_split not in loaded:
-        raise ConfigError(
-            "train_split", f"{name!r} has no split {data_args.train_split!r}; its splits are: {splits}"
-        )
-    train_set = loaded[data_args.train_split]
-    class_names = {
-        col: list(feature.names)
-        for col, feature in train_set.features.items()
-        if isinstance(feature, datasets.ClassLabel)
-    }
-    validation, notes = None, []
-    if data_args.validation_split and data_args.validation_split in loaded:
-        validation = loaded[data_args.validation_split].to_pandas()
-    elif data_args.validation_split:
-        notes.append(
-            f"{name!r} has no split {data_args.validation_split!r} (its splits are: {splits}); "
-            "validation rows are carved out of train"
-        )
-    return RawData(train_set.to_pandas(), validation, class_names, "validation_split", notes=notes)
-
-
-def _dataset_error(name: str, exc: Exception) -> ConfigError:
-    text = str(exc)
-    lowered = text.lower()
-    if "config name is missing" in lowered or "builderconfig" in lowered:
-        return ConfigError(
-            "dataset_config_name", f"{name!r} needs a configuration: {text.strip().splitlines()[0]}"
-        )
-    if "offline" in lowered or "couldn't reach" in lowered or "connection" in lowered:
-        return ConfigError(
-            "dataset_name",
-            f"dataset {name!r} is not in the local cache and the Hub cannot be reached; use "
-            f"{', '.join(BUILTIN_DATASETS)} or a local train_file",
-        )
-    if type(exc).__name__ in ("DatasetNotFoundError", "FileNotFoundError"):
-        return ConfigError(
-            "dataset_name",
-            f"no dataset {name!r} on the Hugging Face Hub; check the id (e.g. 'glue' with config 'mrpc') "
-            "or use a local train_file",
-        )
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return ConfigError("dataset_name", f"could not load dataset {name!r}: {first_line}")
-
-
-# --------------------------------------------------------------------------------------------------
 # datasets: split, caps, tokenisation
 # --------------------------------------------------------------------------------------------------
 
@@ -211,18 +88,6 @@ class PreparedData:
     label_names: list[str]
     columns: dict[str, str | None]
     stats: dict[str, Any]
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_names))
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.label_names)}
 
 
 def _to_dataset(rows: dict[str, list], label_ids: list[int], names: list[str]) -> datasets.Dataset:
@@ -489,7 +354,8 @@ def preview_dataset(
     Returns:
         A dict with ok, error (``{"field", "message"}`` when not ok), head (DataFrame of the first raw
         training rows), columns, guessed, mapping, label_counts (class name -> training rows, before the
-        split), n_train and n_validation (after the split and caps), dropped, notes and token_stats.
+        split), n_train and n_validation (after the split and caps), label_counts_train (class name ->
+        rows the run trains on: after the split and caps), dropped, notes and token_stats.
         Everything computed before a problem was found is filled in; the rest is None.
     """
     result: dict[str, Any] = dict.fromkeys(
@@ -502,6 +368,7 @@ def preview_dataset(
             "label_counts",
             "n_train",
             "n_validation",
+            "label_counts_train",
             "token_stats",
         )
     )
