@@ -20,7 +20,7 @@ import yaml
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
-from trainer_core.runs.home import default_home, open_store, store_url_for, usable_home  # noqa: F401
+from trainer_core.runs.home import default_home, open_store, store_url_for, usable_home  # noqa: F401 (default_home: re-exported)
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
 from trainer_core.tracking.store import new_run_id
 
