@@ -1,5 +1,7 @@
 # Set-up and everyday commands. `make run` and `make test` work on a fresh machine: they create .venv
-# and install everything first (only again when a requirements file changes).
+# and install everything first (only again when a requirements file or pyproject.toml changes), then the
+# project itself in editable mode, so `trainer-core`, `python -m trainer_core` and `streamlit run
+# dashboard/app.py` find the packages from any folder.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,13 +16,17 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	# torch first and pinned: the CPU build on this machine's disk, never a multi-GB CUDA download.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	# The project last, without its dependencies: requirements.txt installed them, pinned; resolving
+	# pyproject's looser ranges again could only move a pin (torch above all). No build isolation: the
+	# build backend (setuptools) is in the venv, and an isolated build would need the network.
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Debian's Chromium for the end-to-end tests (Playwright's own browser download cannot work offline),
@@ -54,4 +60,4 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+# `streamlit run` puts dashboard/ on sys.path, not the repository root: the packages are found because
+# `make setup` installs the project (editable) into the venv.
+import streamlit as st
 
-# `streamlit run` puts dashboard/ on sys.path, not the repository root that holds the packages.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import state  # noqa: E402
-from dashboard.sidebar import render_engine_status  # noqa: E402
+from dashboard import state
+from dashboard.sidebar import render_engine_status
 
 st.set_page_config(page_title="Fine-tuning runs", page_icon=":material/model_training:", layout="wide")
 

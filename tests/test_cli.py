@@ -84,3 +84,23 @@ def test_failed_run_exits_nonzero(runs_home, tmp_path):
     config.write_text(yaml.safe_dump(tiny_config(dataset_name=None, train_file=str(data))))
     out = cli("run", str(config), home=runs_home, check=False)
     assert out.returncode != 0 and "label" in out.stderr
+
+
+def test_a_damaged_store_is_one_error_line_for_every_command(tmp_path):
+    home = tmp_path / "runs"
+    folder = home / "20260101-000000-abcdef"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (folder / "train.log").write_text("=== 2026-01-01 00:00:00 worker start ===\n")
+    (home / "metrics.db").write_bytes(b"\x00junk" * 2000)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    for args in (["list"], ["show", folder.name], ["launch", str(config)]):
+        out = cli(*args, home=home, check=False)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.startswith("error: the metrics store") and "rebuild-store" in out.stderr
+    out = cli("rebuild-store", home=home)
+    assert "moved aside" in out.stdout and "1 run(s) recovered" in out.stdout
+    # No checkpoint, no error in its log: nothing says how it ended, so it is not called stopped.
+    run = Launcher(home=home).store.get_run(folder.name)
+    assert run["status"] == "failed" and "recovered from folder" in run["error"]

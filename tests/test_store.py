@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from trainer_core.errors import RunNotFoundError
+from trainer_core.errors import ConfigError, RunNotFoundError, StoreDamagedError
+from trainer_core.tracking import schema
 from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPING
 from trainer_core.tracking.store import MetricsStore
 
@@ -53,6 +57,9 @@ def test_url_forms(tmp_path):
     MetricsStore(f"sqlite:///{tmp_path / 'url.db'}")
     with pytest.raises(ValueError, match="unsupported"):
         MetricsStore("mysql://localhost/x")
+    with pytest.raises(ConfigError) as info:
+        MetricsStore("postgresql://localhost/x")
+    assert info.value.field == "TRAINER_CORE_DB" and "only SQLite" in info.value.message
 
 
 def test_points_keys_last_and_best(store):
@@ -170,3 +177,197 @@ def test_checkpointing_moved_off_the_writers_path(tmp_path):
     writer.log_points([(run_id, "loss", 300, None, 1.0, now)])
     assert wal.stat().st_size <= grown
     assert MetricsStore(url).count_points(run_id) == 301
+
+
+# -- schema versions and migrations ------------------------------------------------------------------
+
+# The schema as the first release created it (tracking/store.py's _SCHEMA before versioning), copied
+# here on purpose: a file written by that code must keep opening, whatever the code becomes.
+V0_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, config TEXT NOT NULL,
+    created_at REAL NOT NULL, started_at REAL, finished_at REAL, pid INTEGER, host TEXT,
+    heartbeat_at REAL, step INTEGER, epoch REAL, total_steps INTEGER, error TEXT, traceback TEXT,
+    summary TEXT, stop_requested INTEGER NOT NULL DEFAULT 0, run_dir TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0, start_step INTEGER NOT NULL DEFAULT 0, train_began_at REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, value REAL NOT NULL,
+    wall_time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_series ON metrics (run_id, key, step);
+CREATE TABLE IF NOT EXISTS metric_rollups (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, width INTEGER NOT NULL, bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL, min_step INTEGER NOT NULL, min_epoch REAL, min_value REAL NOT NULL,
+    min_wall REAL NOT NULL, max_step INTEGER NOT NULL, max_epoch REAL, max_value REAL NOT NULL,
+    max_wall REAL NOT NULL, PRIMARY KEY (run_id, key, width, bucket)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL, data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+"""
+
+
+def write_v0_store(path) -> None:
+    """A store as the unversioned release left it: one completed run, 3000 loss points, two events."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(V0_SCHEMA)
+    conn.execute(
+        "INSERT INTO runs (id, name, status, config, created_at, step, total_steps, summary, attempt) "
+        "VALUES ('r0', 'old run', 'completed', ?, 1000.0, 3000, 3000, ?, 1)",
+        (json.dumps({"learning_rate": 2e-5}), json.dumps({"train_loss": 0.25})),
+    )
+    conn.executemany(
+        "INSERT INTO metrics VALUES ('r0', 'loss', ?, ?, ?, ?)",
+        [(step, step / 1000, 1.0 / (step + 1), 1000.0 + step) for step in range(3000)],
+    )
+    conn.execute("INSERT INTO metrics VALUES ('r0', 'eval_f1', 3000, 3.0, 0.8, 5000.0)")
+    conn.executemany(
+        "INSERT INTO events (run_id, time, kind, message, data) VALUES ('r0', ?, ?, ?, ?)",
+        [
+            (1000.0, "launched", "run 'old run' launched", None),
+            (5000.0, "completed", "run completed", '{"a": 1}'),
+        ],
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_a_store_written_before_versioning_upgrades_in_place(tmp_path):
+    path = tmp_path / "metrics.db"
+    write_v0_store(path)
+    store = MetricsStore(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS) >= 1
+    run = store.get_run("r0")
+    assert (run["name"], run["status"], run["config"], run["summary"], run["attempt"]) == (
+        "old run",
+        COMPLETED,
+        {"learning_rate": 2e-5},
+        {"train_loss": 0.25},
+        1,
+    )
+    loss = store.get_series("r0", "loss")
+    assert loss["step"].tolist() == list(range(3000)) and loss["value"].iloc[9] == 0.1
+    assert store.metric_keys("r0") == ["eval_f1", "loss"]
+    assert store.best_metrics("r0", ["eval_f1"])["eval_f1"] == {"value": 0.8, "step": 3000, "epoch": 3.0}
+    events = store.events("r0")
+    assert [(e["kind"], e["data"]) for e in events] == [("launched", None), ("completed", {"a": 1})]
+    # Still an ordinary store: new runs and points go in beside the old ones.
+    new = store.create_run("new", {})
+    store.log_metrics(new, {"loss": 0.5}, step=1)
+    assert [r["id"] for r in MetricsStore(path).list_runs()] == [new, "r0"]
+
+
+def test_migrations_run_once_each_in_order_and_a_failing_one_changes_nothing(tmp_path):
+    path = str(tmp_path / "metrics.db")
+    write_v0_store(path)
+    calls = []
+
+    def v2_owner(conn):  # what the next schema change will look like: one function appended
+        calls.append("v2")
+        conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+    def v3_broken(conn):
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("migration bug")
+
+    migrations = (*schema.MIGRATIONS, v2_owner)
+    schema.open_database(path, 5.0, migrations=migrations).close()
+    schema.open_database(path, 5.0, migrations=migrations).close()
+    assert calls == ["v2"]
+    with pytest.raises(RuntimeError, match="migration bug"):
+        schema.open_database(path, 5.0, migrations=(*migrations, v3_broken))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations)
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchall()
+        assert conn.execute("SELECT owner FROM runs WHERE id = 'r0'").fetchone() == (None,)
+
+
+_OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from trainer_core.tracking.store import MetricsStore
+    while time.time() < float(sys.argv[2]):
+        time.sleep(0.001)
+    store = MetricsStore(sys.argv[1])
+    store.create_run(sys.argv[3], {})
+    """
+)
+
+
+def test_many_processes_creating_one_store_at_once(tmp_path):
+    # Workers starting together on a new file: each migration must be applied once, and none may fail.
+    path = tmp_path / "new" / "metrics.db"
+    start = str(time.time() + 1.5)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(path), start, f"p{i}"]) for i in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    store = MetricsStore(path)
+    assert sorted(r["name"] for r in store.list_runs()) == [f"p{i}" for i in range(6)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS)
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "metrics.db"
+    MetricsStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(ConfigError, match="newer"):
+        MetricsStore(path)
+
+
+# -- damaged files -----------------------------------------------------------------------------------
+
+
+def damage(path, how: str) -> None:
+    """Damage a store file the ways disks, copies and editors do."""
+    if how == "junk header":
+        with open(path, "r+b") as fh:
+            fh.write(b"this is not a database at all")
+    elif how == "truncated":
+        os.truncate(path, os.path.getsize(path) // 3)
+    elif how == "junk pages":
+        with open(path, "r+b") as fh:
+            fh.seek(os.path.getsize(path) // 2)
+            fh.write(b"\xa5" * 8192)
+    else:
+        raise ValueError(how)
+
+
+@pytest.mark.parametrize("how", ["junk header", "truncated", "junk pages"])
+def test_a_damaged_file_is_reported_by_name_with_what_to_do(tmp_path, how):
+    path = tmp_path / "metrics.db"
+    store = MetricsStore(path)
+    run_id = store.create_run("r", {})
+    store.log_points([(run_id, "loss", i, None, float(i), 0.0) for i in range(20_000)])
+    store.checkpoint()
+    store.close()
+    damage(path, how)
+    with pytest.raises(StoreDamagedError) as info:
+        MetricsStore(path)
+    assert str(path) in str(info.value) and "rebuild-store" in str(info.value)
+    assert isinstance(info.value, ConfigError)  # shown like every other user-fixable problem
+
+
+def test_damage_found_after_open_is_reported_the_same_way(tmp_path):
+    # Past the quick_check size limit, damage inside the file surfaces at the first query that meets it.
+    path = tmp_path / "metrics.db"
+    store = MetricsStore(path)
+    run_id = store.create_run("r", {})
+    store.log_points([(run_id, "loss", i, None, float(i), 0.0) for i in range(20_000)])
+    store.checkpoint()
+    store.close()
+    damage(path, "junk pages")
+    big_file_store = MetricsStore(path, quick_check_max_bytes=0)
+    with pytest.raises(StoreDamagedError):
+        big_file_store.get_series(run_id, "loss")
+
+
+def test_an_empty_file_is_a_new_store(tmp_path):
+    path = tmp_path / "metrics.db"
+    path.write_bytes(b"")
+    assert MetricsStore(path).list_runs() == []

@@ -32,7 +32,8 @@ from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 from trainer_core.metrics import METRIC_NAMES
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
-from trainer_core.runs.launcher import Launcher, default_home, default_store_url
+from trainer_core.runs.home import default_home, default_store_url
+from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,

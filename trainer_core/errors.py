@@ -52,3 +52,32 @@ def caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
         seen.add(id(current))
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return False
+
+
+class StoreDamagedError(ConfigError):
+    """The metrics store file is damaged, or it lost the runs whose folders are on disk.
+
+    A ``ConfigError`` (with no field) so that every place that shows a user's mistake shows this too;
+    the fix is the same everywhere: ``trainer-core rebuild-store``.
+
+    Args:
+        path: the database file.
+        reason: what is wrong with it, e.g. ``"not a SQLite database"``.
+    """
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            None,
+            f"the metrics store {path} {reason}. Run `trainer-core rebuild-store` (or "
+            "`python -m trainer_core rebuild-store`, with the same --home/--db) to move it aside and "
+            "rebuild it from the run folders",
+        )
+
+
+def os_error_reason(exc: OSError) -> str:
+    """Why a path is unusable, in words (``FileExistsError`` from ``mkdir`` means "that is a file")."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return "a part of that path is a file, not a folder"
+    return exc.strerror or str(exc)

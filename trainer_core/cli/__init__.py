@@ -6,31 +6,36 @@ One module per subcommand, each a ``<name>_command_parser`` / ``<name>_command``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainer_core.cli import delete, launch, list_runs, resume, run, show, stop
+    from trainer_core.cli import delete, launch, list_runs, rebuild_store, resume, run, show, stop
 
     parser = argparse.ArgumentParser(
-        prog="python -m trainer_core", description="Launch, watch and manage fine-tuning runs."
+        # The console script's name, or `python -m trainer_core`: both run this.
+        prog=_prog(),
+        description="Launch, watch and manage fine-tuning runs.",
     )
     parser.add_argument("--home", help="runs folder (default: $TRAINER_CORE_HOME or ./runs)")
     parser.add_argument("--db", help="metrics store URL (default: sqlite:///<home>/metrics.db)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, launch, list_runs, show, stop, resume, delete):
+    for module in (run, launch, list_runs, show, stop, resume, delete, rebuild_store):
         module.register(commands)
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except ConfigError as exc:
+    except (ConfigError, RunNotFoundError, RunStateError) as exc:  # StoreDamagedError is a ConfigError
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RunNotFoundError, RunStateError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name and not name.endswith(".py") and name != "-c" else "python -m trainer_core"
 
 
 def launcher_from(args):

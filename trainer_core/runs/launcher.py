@@ -20,22 +20,13 @@ import yaml
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
-from trainer_core.tracking.store import MetricsStore, new_run_id
+from trainer_core.tracking.store import new_run_id
 
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
 # the process is gone (SIGKILL, OOM killer, power loss) even if its pid was reused.
 DEFAULT_STALE_AFTER_S = 60.0
-
-
-def default_home() -> Path:
-    """The runs folder: ``$TRAINER_CORE_HOME`` or ``./runs``."""
-    return Path(os.environ.get("TRAINER_CORE_HOME", "runs")).expanduser().resolve()
-
-
-def default_store_url(home: str | os.PathLike) -> str:
-    """The metrics store of a runs folder: ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``."""
-    return os.environ.get("TRAINER_CORE_DB") or f"sqlite:///{Path(home) / 'metrics.db'}"
 
 
 class Launcher:
@@ -45,6 +36,9 @@ class Launcher:
         home: folder holding one sub-folder per run (default ``$TRAINER_CORE_HOME`` or ``./runs``).
         store_url: metrics store URL (default ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``).
         stale_after_s: heartbeat age after which an active run whose worker cannot be seen is failed.
+    Raises:
+        ConfigError: the runs folder or the store URL is unusable (field ``TRAINER_CORE_HOME`` or
+            ``TRAINER_CORE_DB``); ``StoreDamagedError`` when the store must be rebuilt.
     """
 
     def __init__(
@@ -53,10 +47,9 @@ class Launcher:
         store_url: str | None = None,
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
     ):
-        self.home = Path(home).expanduser().resolve() if home else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.store_url = store_url or default_store_url(self.home)
-        self.store = MetricsStore(self.store_url)
+        self.home = usable_home(home)
+        self.store_url = default_store_url(self.home, store_url)
+        self.store = open_store(self.home, self.store_url)
         self.stale_after_s = stale_after_s
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()

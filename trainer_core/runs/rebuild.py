@@ -1,0 +1,273 @@
+"""Rebuilding the metrics store from the run folders, after the store was damaged, emptied or lost.
+
+Everything a run folder holds comes back: the run (id = folder name, config from ``config.yaml``), an
+honest status (completed only with the final model and its predictions on disk), the summary that the
+final model and its predictions still give, and the metric curves of the newest ``trainer_state.json``
+(every dict the Trainer logged, with its step and epoch: the same keys the store's callback writes).
+What only the store knew is gone and is not made up: the run's display name if it was given apart from
+the config, its events, the exact wall time of each point (spread evenly between the run's start and
+its last state file instead), the final evaluation of a run that ended early.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+from trainer_core.errors import RunStateError, StoreDamagedError
+from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS
+from trainer_core.runs.home import open_store, run_folders, default_store_url, usable_home
+from trainer_core.tracking.schema import sqlite_path
+from trainer_core.tracking.status import COMPLETED, FAILED, STOPPED
+from trainer_core.tracking.store import MetricsStore, is_metric_value
+
+STATE_FILE = "trainer_state.json"  # transformers' TRAINER_STATE_NAME, without importing transformers
+# The last line of a Python traceback: "ValueError: ...", "torch.OutOfMemoryError: ...".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*$")
+
+
+@dataclasses.dataclass
+class RebuildReport:
+    """What ``rebuild_store`` did: the file it moved aside, the runs it recovered and why it skipped any."""
+
+    store_path: str
+    moved_aside: list[str]
+    recovered: list[dict[str, Any]]
+    kept: list[str]
+    skipped: list[dict[str, str]]
+    seconds: float
+
+
+def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None = None) -> RebuildReport:
+    """Recover the runs of a runs folder into its metrics store.
+
+    A damaged, empty or missing store is moved aside (``metrics.db.damaged-<time>``, never deleted) and a
+    fresh one is filled from the run folders. A sound store keeps its rows and only gets the runs it lacks.
+
+    Args:
+        home: the runs folder (default ``$TRAINER_CORE_HOME`` or ``./runs``).
+        store_url: the store (default ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``).
+    Returns:
+        A RebuildReport.
+    Raises:
+        RunStateError: a run's worker is still running (it would keep writing to the old file).
+        ConfigError: the runs folder or the store URL is unusable.
+    """
+    began = time.monotonic()
+    home = usable_home(home)
+    url = default_store_url(home, store_url)
+    path = sqlite_path(url)
+    folders = run_folders(home)
+    _refuse_live_workers(folders)
+    moved: list[str] = []
+    try:
+        # The full quick_check, whatever the file's size: this is the one place that can afford it.
+        store = open_store(home, url, quick_check_max_bytes=1 << 62)
+    except StoreDamagedError:
+        moved = move_aside(path)
+        store = MetricsStore(url)
+    recovered, kept, skipped = [], [], []
+    for folder in folders:
+        if store.has_run(folder.name):
+            kept.append(folder.name)
+            continue
+        try:
+            recovered.append(recover_run(store, folder))
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # one unreadable folder must not stop the rest
+            skipped.append({"run_id": folder.name, "why": f"{type(exc).__name__}: {exc}"})
+    store.close()
+    return RebuildReport(path, moved, recovered, kept, skipped, time.monotonic() - began)
+
+
+def move_aside(path: str) -> list[str]:
+    """Rename a store file and its write-ahead log files to ``<file>.damaged-<time>``; returns the new names."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = f"{path}.damaged-{stamp}", 1
+    while os.path.exists(target):  # two rebuilds in one second keep both files
+        n += 1
+        target = f"{path}.damaged-{stamp}-{n}"
+    moved = []
+    # The main file last: until it moves, a reader still finds the store where it was.
+    for suffix in ("-wal", "-shm", ""):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, target + suffix)
+            moved.append(target + suffix)
+    return moved
+
+
+def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
+    """Write one run folder's run, summary and curves into ``store``; returns what was recovered."""
+    run_id = folder.name
+    config = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    started = _launch_time(folder)
+    state_file = newest_state_file(folder)
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file else {}
+    status, error = infer_status(folder, state_file)
+    ended = max(p.stat().st_mtime for p in (folder / LOG_FILE, state_file or folder / LOG_FILE))
+    store.create_run(
+        _run_name(config, run_id), config, run_dir=str(folder), run_id=run_id, created_at=started
+    )
+    store.update_run(
+        run_id,
+        status=status,
+        error=error,
+        started_at=started,
+        finished_at=ended,
+        step=state.get("global_step"),
+        epoch=state.get("epoch"),
+        total_steps=state.get("max_steps"),
+        summary=recovered_summary(folder, state) if status == COMPLETED else None,
+    )
+    points = curve_points(run_id, state.get("log_history") or [], started, ended)
+    store.log_points(points)
+    source = str(state_file.relative_to(folder)) if state_file else None
+    message = f"recovered from folder by rebuild-store: status {status}"
+    message += f", curves from {source}" if source else ", no trainer_state.json (no curves)"
+    store.add_event(run_id, "recovered", message, {"state_file": source, "points": len(points)})
+    return {"run_id": run_id, "status": status, "points": len(points), "state_file": source}
+
+
+def newest_state_file(folder: Path) -> Path | None:
+    """The completed run's ``trainer_state.json``, else the newest checkpoint's that reads as JSON."""
+    final = folder / CHECKPOINTS / STATE_FILE
+    candidates = [final] if final.is_file() else []
+    checkpoints = [p for p in (folder / CHECKPOINTS).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    candidates += [p / STATE_FILE for p in sorted(checkpoints, key=lambda p: -int(p.name.split("-")[-1]))]
+    for candidate in candidates:
+        try:
+            json.loads(candidate.read_text(encoding="utf-8"))
+            return candidate
+        except (OSError, ValueError):  # missing, or cut short by a kill during the save: try an older one
+            continue
+    return None
+
+
+def infer_status(folder: Path, state_file: Path | None) -> tuple[str, str | None]:
+    """(status, error) as far as the folder tells.
+
+    Completed: the final model and its predictions are there (the worker writes the predictions last,
+    on success only). Failed: the log's last attempt ends on an error. Stopped: the newest checkpoint
+    was saved by a stop request (its saved ``TrainerControl`` says ``should_training_stop`` before
+    ``max_steps``). Failed again for anything else: a worker killed by the OOM killer leaves no trace.
+    """
+    final_files = (folder / MODEL / "config.json").is_file() and (folder / PREDICTIONS).is_file()
+    if final_files and state_file is not None and state_file.parent.name == CHECKPOINTS:
+        return COMPLETED, None
+    error = _last_error(folder / LOG_FILE)
+    if error:
+        return FAILED, f"{error} (recovered from folder)"
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file else {}
+    control = (state.get("stateful_callbacks") or {}).get("TrainerControl") or {}
+    asked_to_stop = (control.get("args") or {}).get("should_training_stop")
+    if asked_to_stop and state.get("global_step", 0) < state.get("max_steps", 0):
+        return STOPPED, None
+    return FAILED, "the worker ended without recording an outcome (killed?); recovered from folder"
+
+
+def curve_points(
+    run_id: str, log_history: list[dict[str, Any]], started: float, ended: float
+) -> list[tuple[str, str, int, float | None, float, float]]:
+    """Store rows of every number in ``log_history`` except its ``step`` and ``epoch`` bookkeeping.
+
+    The Trainer does not record wall times; they are spread evenly by step between ``started`` and
+    ``ended`` so time axes keep their order and scale.
+    """
+    last = max((int(entry.get("step", 0)) for entry in log_history), default=0) or 1
+    rows = []
+    for entry in log_history:
+        step = int(entry.get("step", 0))
+        wall = started + (ended - started) * step / last
+        for key, value in entry.items():
+            if key not in ("step", "epoch") and is_metric_value(value):
+                rows.append((run_id, key, step, entry.get("epoch"), float(value), wall))
+    return rows
+
+
+def recovered_summary(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a completed run's summary that its folder still holds (marked as recovered)."""
+    import pandas as pd
+
+    from trainer_core.metrics import classification_report
+
+    summary: dict[str, Any] = {"recovered_from_folder": True, "model_dir": str(folder / MODEL)}
+    for entry in state.get("log_history") or []:
+        if "train_runtime" in entry:  # the Trainer's closing log holds train_result.metrics
+            summary.update({k: v for k, v in entry.items() if k.startswith("train_") or k == "epoch"})
+    summary.update({k: state.get(k) for k in ("global_step", "best_model_checkpoint", "best_metric")})
+    table = pd.read_parquet(folder / PREDICTIONS)
+    # The worker writes one probability column per label, in class-id order.
+    names = [c[len("p_") :] for c in table.columns if c.startswith("p_")]
+    if names and {"label", "predicted"} <= set(table.columns):
+        ids = {name: i for i, name in enumerate(names)}
+        truth = table["label"].astype(str).map(ids).to_numpy()
+        predicted = table["predicted"].astype(str).map(ids).to_numpy()
+        summary["report"] = classification_report(predicted, truth, names)
+        summary.update(label_names=names, n_validation=len(table), prediction_rows=len(table))
+    return summary
+
+
+def _launch_time(folder: Path) -> float:
+    # A run id starts with its launch time (new_run_id); a copied folder's mtimes are the copy's.
+    try:
+        return time.mktime(time.strptime(folder.name[:15], "%Y%m%d-%H%M%S"))
+    except ValueError:
+        return (folder / CONFIG_FILE).stat().st_mtime
+
+
+def _run_name(config: dict[str, Any], run_id: str) -> str:
+    if config.get("run_name"):
+        return str(config["run_name"])
+    from trainer_core.runs.launcher import default_run_name
+
+    # default_run_name reads three fields; config_from_dict would build TrainingArguments for them,
+    # importing transformers (~7 s, measured) in a command that otherwise needs none of it.
+    fields = SimpleNamespace(
+        model=SimpleNamespace(model_name_or_path=config.get("model_name_or_path")),
+        data=SimpleNamespace(dataset_name=config.get("dataset_name"), train_file=config.get("train_file")),
+    )
+    try:
+        return default_run_name(fields, run_id)  # type: ignore[arg-type]
+    except (AttributeError, TypeError):  # an older or hand-edited config: the id still names it
+        return run_id
+
+
+def _last_error(log: Path) -> str | None:
+    """The line a failed worker's log ends on: ``error: ...`` or a traceback's exception line."""
+    with open(log, "rb") as fh:
+        fh.seek(max(0, log.stat().st_size - 64_000))
+        lines = [line.strip() for line in fh.read().decode("utf-8", errors="replace").splitlines()]
+    # Only the last attempt counts: an earlier attempt may have failed before a resume.
+    starts = [i for i, line in enumerate(lines) if line.startswith("=== ") and " worker " in line]
+    tail = lines[starts[-1] + 1 :] if starts else lines
+    found = None
+    for i, line in enumerate(tail):
+        if line.startswith("error: "):
+            found = line
+        elif line.startswith("Traceback (most recent call last)"):
+            after = [x for x in tail[i + 1 :] if _EXCEPTION_LINE.match(x)]
+            found = after[0] if after else found
+    return found
+
+
+def _refuse_live_workers(folders: list[Path]) -> None:
+    import psutil
+
+    wanted = {str(folder) for folder in folders}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "trainer_core.runs.worker" not in cmdline or "--run-dir" not in cmdline:
+            continue
+        run_dir = cmdline[cmdline.index("--run-dir") + 1 : cmdline.index("--run-dir") + 2]
+        if run_dir and run_dir[0] in wanted:
+            raise RunStateError(
+                f"run {Path(run_dir[0]).name} is still training (worker pid {proc.info['pid']}): wait for it "
+                "to end or kill it, then run rebuild-store again"
+            )
