@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from trainer_core.cli import launcher_from
 
 
@@ -13,18 +15,26 @@ def delete_command_parser(commands):
     return parser
 
 
+# cli/__init__.py (not this module's owner) registers every command through ``register``.
 register = delete_command_parser
 
 
 def delete_command(args) -> int:
     launcher = launcher_from(args)
     run = launcher.store.get_run(args.run_id)
-    if (
-        not args.yes
-        and input(f"delete run {args.run_id} ({run['name']}, {run['status']})? [y/N] ").lower() != "y"
-    ):
-        print("not deleted")
-        return 1
+    if not args.yes:
+        try:
+            answer = input(f"delete run {args.run_id} ({run['name']}, {run['status']})? [y/N] ")
+        except EOFError:  # no terminal to ask (a script, a pipe, stdin closed)
+            print(
+                f"\nerror: not deleted: cannot ask for confirmation without input; pass --yes to delete "
+                f"run {args.run_id}",
+                file=sys.stderr,
+            )
+            return 2
+        if answer.strip().lower() != "y":
+            print("not deleted")
+            return 1
     launcher.delete(args.run_id)
     print(f"deleted run {args.run_id}")
     return 0

@@ -16,6 +16,7 @@ def stop_command_parser(commands):
     return parser
 
 
+# cli/__init__.py (not this module's owner) registers every command through ``register``.
 register = stop_command_parser
 
 

@@ -7,6 +7,7 @@ import time
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from trainer_core.runs.folder import CHECKPOINT_EVENT
 from trainer_core.tracking.store import MetricsStore
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class StoreCallback(TrainerCallback):
         run_id: the run being trained.
         heartbeat_every_s: how often the heartbeat (and the run's step/epoch) is refreshed.
         stop_check_every_steps: how often the store is asked whether a stop was requested.
+        stop_event: anything with ``is_set()`` (the worker's signal flag): once set, stop as a stop request does.
     """
 
     def __init__(
@@ -32,13 +34,14 @@ class StoreCallback(TrainerCallback):
         run_id: str,
         heartbeat_every_s: float = 2.0,
         stop_check_every_steps: int = 1,
+        stop_event=None,
     ):
         self.store = store
         self.run_id = run_id
         self.heartbeat_every_s = heartbeat_every_s
         self.stop_check_every_steps = max(1, stop_check_every_steps)
         self.stopped_by_request = False
-        self.external_stop = False  # set by the worker's signal handler
+        self.stop_event = stop_event
         self._last_heartbeat = 0.0
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
@@ -88,12 +91,23 @@ class StoreCallback(TrainerCallback):
             # finished epoch and the stop is quick. The resumed run evaluates this epoch when it ends.
             control.should_evaluate = False
 
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        # Called once the checkpoint folder is written: a later resume that finds none left knows from this
+        # event that they were deleted, not never saved.
+        if state.is_world_process_zero:
+            self.store.add_event(
+                self.run_id,
+                CHECKPOINT_EVENT,
+                f"saved checkpoint-{state.global_step}",
+                {"step": int(state.global_step)},
+            )
+
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero:
             self._beat(state, force=True)
 
     def _stop_agreed(self, state: TrainerState) -> bool:
-        wanted = self.external_stop
+        wanted = self.stop_event is not None and self.stop_event.is_set()
         if not wanted and state.is_world_process_zero:
             wanted = self.store.stop_requested(self.run_id)
         try:

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
-from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
+from trainer_core.runs.worker import EXIT_NO_SPACE
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
 from trainer_core.tracking.store import new_run_id
 
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
 # the process is gone (SIGKILL, OOM killer, power loss) even if its pid was reused.
 DEFAULT_STALE_AFTER_S = 60.0
+# How long, at most, a supervisor thread waits between tries to record an outcome the store refused.
+SUPERVISOR_RETRY_MAX_S = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class Launcher:
@@ -77,14 +81,14 @@ class Launcher:
         run_id = new_run_id()
         run_dir = self.home / run_id
         run_dir.mkdir(parents=True)
-        save_config(config, run_dir / CONFIG_FILE)
+        save_config(config, RunFolder(run_dir).config_file)
         name = name or config.training.run_name or default_run_name(config, run_id)
         self.store.create_run(name, config.to_dict(), run_dir=str(run_dir), run_id=run_id)
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
-        self._spawn(run_id, resume=False)
+        self._spawn(run_id, attempt=0)
         return run_id
 
-    def _spawn(self, run_id: str, resume: bool) -> None:
+    def _spawn(self, run_id: str, attempt: int, checkpoint: Path | None = None) -> None:
         run_dir = self.run_dir(run_id)
         cmd = [
             sys.executable,
@@ -96,13 +100,16 @@ class Launcher:
             str(run_dir),
             "--store",
             self.store_url,
+            "--attempt",
+            str(attempt),
         ]
-        if resume:
-            cmd.append("--resume")
+        if checkpoint is not None:
+            cmd += ["--resume-from", str(checkpoint)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-        with open(run_dir / LOG_FILE, "ab") as log:
+        with open(RunFolder(run_dir).log_file, "ab") as log:
             log.write(
-                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if resume else 'start'} ===\n".encode()
+                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if checkpoint else 'start'}"
+                f" (attempt {attempt}) ===\n".encode()
             )
             log.flush()
             # A new session: the worker survives the dashboard or terminal that started it, and a Ctrl-C
@@ -116,10 +123,11 @@ class Launcher:
                 env=env,
                 cwd=os.getcwd(),
             )
-        self.store.update_run(run_id, pid=proc.pid, host=socket.gethostname(), heartbeat_at=time.time())
-        attempt = int(self.store.get_run(run_id).get("attempt") or 0)
         with self._lock:
             self._procs[run_id] = proc
+        # Recorded for this attempt only: if the run was stopped or resumed elsewhere meanwhile, the
+        # row keeps the newer owner's pid.
+        self.store.record_worker(run_id, attempt, proc.pid, socket.gethostname())
         threading.Thread(
             target=self._supervise, args=(run_id, proc, attempt), daemon=True, name=f"supervise-{run_id}"
         ).start()
@@ -129,34 +137,71 @@ class Launcher:
         with self._lock:
             if self._procs.get(run_id) is proc:
                 del self._procs[run_id]
+        # Never give up on recording the outcome: a store that refuses writes (disk full, a long lock)
+        # usually takes them again later, and a run left "running" is worse than a late status.
+        delay = 0.2
+        while True:
+            try:
+                self._record_exit(run_id, attempt, code)
+                return
+            except Exception:  # noqa: BLE001 - sqlite3.OperationalError (disk full) and anything else
+                logger.warning("recording how run %s ended failed; retrying", run_id, exc_info=True)
+                time.sleep(delay)
+                delay = min(delay * 2, SUPERVISOR_RETRY_MAX_S)
+
+    def _record_exit(self, run_id: str, attempt: int, code: int) -> None:
         if not self.store.has_run(run_id):
             return  # deleted while running
-        if code < 0:
-            name = (
-                signal.Signals(-code).name
-                if -code in signal.Signals._value2member_map_
-                else f"signal {-code}"
+        run = self.store.get_run(run_id)
+        if run["attempt"] != attempt or run["status"] not in ACTIVE_STATUSES:
+            return  # the worker recorded its outcome, or the run was stopped or resumed meanwhile
+        status, error = self._worker_outcome(run, exit_code=code)
+        self._finish(run, status, error)
+
+    def _worker_outcome(self, run: dict[str, Any], exit_code: int | None) -> tuple[str, str | None]:
+        """How an attempt whose worker is gone ended: its outcome file, a stop it was asked for, its exit code."""
+        outcome = self.folder(run["id"]).read_outcome(run["attempt"])
+        if outcome is not None:
+            return outcome["status"], outcome.get("error")
+        if run["stop_requested"] and (exit_code is None or exit_code < 0):
+            return STOPPED, None  # killed on request (stop --force), maybe by another launcher
+        if exit_code is None:
+            return FAILED, None
+        if exit_code == EXIT_NO_SPACE:
+            return FAILED, (
+                "no space left on device: the worker could not record its outcome in the metrics store "
+                "or the run folder; free some space and resume the run"
             )
-            hint = " (the out-of-memory killer sends SIGKILL)" if code == -signal.SIGKILL else ""
-            error = f"worker process was killed by {name}{hint}"
-        elif code == 0:
-            error = "worker process exited without recording an outcome"
+        if exit_code < 0:
+            name = (
+                signal.Signals(-exit_code).name
+                if -exit_code in signal.Signals._value2member_map_
+                else f"signal {-exit_code}"
+            )
+            hint = " (the out-of-memory killer sends SIGKILL)" if exit_code == -signal.SIGKILL else ""
+            return FAILED, f"worker process was killed by {name}{hint}"
+        if exit_code == 0:
+            return FAILED, "worker process exited without recording an outcome"
+        return FAILED, f"worker process exited with code {exit_code}"
+
+    def _finish(self, run: dict[str, Any], status: str, error: str | None) -> bool:
+        if status == FAILED:
+            message = f"run failed: {error}"
+            extra = {"error": error, "traceback": self.log_tail(run["id"], lines=60)}
         else:
-            error = f"worker process exited with code {code}"
-        tail = self.log_tail(run_id, lines=60)
-        # Only this attempt's outcome: after a stop the run may already have been resumed by a new worker.
-        if self.store.finish_run_if_active(
-            run_id, FAILED, expected_attempt=attempt, error=error, traceback=tail, stop_requested=0
-        ):
-            self.store.add_event(run_id, FAILED, f"run failed: {error}")
+            message = f"run {status}" + (" (worker killed on request)" if status == STOPPED else "")
+            extra = {"error": error} if error else {}
+        return self.store.finish_attempt(run["id"], run["attempt"], status, status, message, **extra)
 
     # -- watching ------------------------------------------------------------------------------------
 
     def reconcile(self) -> list[str]:
-        """Mark active runs whose worker is gone as failed; returns their ids.
+        """Record the end of active runs whose worker is gone; returns the ids of those failed.
 
         Called when a dashboard or CLI starts and on refreshes: a worker killed without a word (SIGKILL,
-        a crash of the machine) leaves its run "running" in the store until someone notices.
+        a crash of the machine) leaves its run "running" in the store until someone notices. Only the
+        run's current attempt is judged, from one read of its row, and every write is conditional on
+        that attempt, so a resume or stop made meanwhile by another launcher is never overwritten.
         """
         failed = []
         now = time.time()
@@ -167,15 +212,25 @@ class Launcher:
                     continue  # our own child: its supervisor thread will report
             beat = run["heartbeat_at"] or run["created_at"]
             stale = now - beat > self.stale_after_s
-            gone = run["host"] == host and run["pid"] is not None and not _worker_alive(run["pid"])
+            # A queued attempt whose pid is not recorded yet is starting: claim_attempt() set its
+            # heartbeat, so it has stale_after_s to record one before it is judged.
+            gone = (
+                run["host"] == host
+                and run["pid"] is not None
+                and not _worker_alive(run["pid"], starting=run["status"] == QUEUED)
+            )
             if not (stale or gone):
                 continue
-            why = "its worker process is gone" if gone else f"no heartbeat for {now - beat:.0f} s"
-            error = f"worker stopped responding: {why} (killed, out of memory, or the machine restarted)"
-            if self.store.finish_run_if_active(
-                run["id"], FAILED, error=error, traceback=self.log_tail(run["id"], 60)
-            ):
-                self.store.add_event(run["id"], FAILED, f"run failed: {error}")
+            status, error = self._worker_outcome(run, exit_code=None)
+            if status == FAILED and error is None:
+                why = "its worker process is gone" if gone else f"no heartbeat for {now - beat:.0f} s"
+                error = f"worker stopped responding: {why} (killed, out of memory, or the machine restarted)"
+            try:
+                recorded = self._finish(run, status, error)
+            except sqlite3.Error:  # the store refuses writes (disk full): try again on the next refresh
+                logger.warning("could not record the end of run %s", run["id"], exc_info=True)
+                continue
+            if recorded and status == FAILED:
                 failed.append(run["id"])
         return failed
 
@@ -198,55 +253,122 @@ class Launcher:
     # -- controlling ---------------------------------------------------------------------------------
 
     def stop(self, run_id: str, force: bool = False) -> None:
-        """Ask a run to checkpoint and stop at its next step (``force``: kill it now)."""
+        """Ask a run to checkpoint and stop at its next step (``force``: kill it now; it is recorded as
+        stopped and resumes from its last complete checkpoint)."""
         run = self.store.get_run(run_id)
         if run["status"] not in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run['status']}; only a running run can be stopped")
+        # The flag is set before the kill, so whoever sees the worker gone (our supervisor thread,
+        # another launcher's reconcile) records "stopped", not "killed by SIGKILL".
         self.store.request_stop(run_id)
         self.store.add_event(run_id, "stop_requested", "stop requested: checkpointing at the next step")
         if force:
+            run = self.store.get_run(run_id)
             self._kill(run)
-            self.store.finish_run_if_active(run_id, STOPPED, stop_requested=0)
+            # stop_requested stays set: a worker that had not yet recorded its pid stops at its first step.
+            self._finish(run, STOPPED, None)
 
     def _kill(self, run: dict[str, Any]) -> None:
-        pid = run.get("pid")
-        if not pid or run.get("host") != socket.gethostname() or not _worker_alive(pid):
+        with self._lock:
+            proc = self._procs.get(run["id"])
+        pid = proc.pid if proc is not None else run.get("pid")
+        if not pid:
             return
+        if proc is None and (
+            run.get("host") != socket.gethostname() or not _worker_alive(pid, starting=True)
+        ):
+            return
+        # The worker leads its own session (start_new_session): its process group id is its pid, and
+        # killing the group also ends dataloader workers.
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        proc = self._procs.get(run["id"])
+            os.killpg(pid, signal.SIGKILL)
         if proc is not None:
-            proc.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
 
-    def resume(self, run_id: str) -> str:
-        """Continue a stopped or failed run from its latest checkpoint; steps and series carry on.
+    def resume_plan(self, run_id: str) -> dict[str, Any]:
+        """What :meth:`resume` would do, for a confirmation dialog.
 
-        Without a checkpoint (a run stopped or failed before its first save) the run starts again from
-        step 0, and its earlier points are cleared.
+        Returns:
+            ``{"checkpoint": name or None, "step": int, "skipped": [{"name", "problem"}],
+            "checkpoints_lost": bool, "message": str}``; ``checkpoints_lost`` is True when the run saved
+            checkpoints but none is left, so resuming means starting again from step 0 (and clearing
+            its curves), which :meth:`resume` does only with ``restart_from_scratch=True``.
+        Raises:
+            RunStateError: the run is active or completed.
         """
         run = self.store.get_run(run_id)
         if run["status"] in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run['status']}; stop it before resuming")
         if run["status"] == COMPLETED:
             raise RunStateError(f"run {run_id} already completed; clone it to train further")
-        checkpoint = latest_checkpoint(self.run_dir(run_id))
-        step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
-        # Points logged after the checkpoint belong to a timeline the resumed run replays.
-        self.store.delete_points_after(run_id, step)
-        self.store.update_run(
+        checkpoint, skipped = self.folder(run_id).latest_checkpoint()
+        skipped = [{"name": path.name, "problem": problem} for path, problem in skipped]
+        saved_before = self.store.has_event(run_id, CHECKPOINT_EVENT)
+        lost = checkpoint is None and (saved_before or bool(skipped))
+        if checkpoint is not None:
+            message = f"resuming from {checkpoint.name}"
+        elif lost:
+            message = (
+                "restarting from step 0: the run saved checkpoints, but none is left that can be resumed"
+            )
+        else:
+            message = "restarting from the beginning (no checkpoint was saved)"
+        if skipped:
+            message += "; skipped incomplete " + ", ".join(f"{s['name']} ({s['problem']})" for s in skipped)
+        return {
+            "checkpoint": checkpoint.name if checkpoint else None,
+            "path": checkpoint,
+            "step": int(checkpoint.name.split("-")[-1]) if checkpoint else 0,
+            "skipped": skipped,
+            "checkpoints_lost": lost,
+            "message": message,
+        }
+
+    def resume(self, run_id: str, restart_from_scratch: bool = False) -> str:
+        """Continue a stopped or failed run from its newest complete checkpoint; steps and series carry on.
+
+        Checkpoints cut off mid-write are skipped (an event says which and why). Without a checkpoint (a
+        run stopped or failed before its first save) the run starts again from step 0 and its earlier
+        points are cleared; if it did save checkpoints and they are gone, that needs
+        ``restart_from_scratch=True``.
+
+        Raises:
+            RunStateError: the run is active or completed, its checkpoints are gone and
+                ``restart_from_scratch`` is False, or another launcher resumed it meanwhile.
+        """
+        plan = self.resume_plan(run_id)
+        if plan["checkpoints_lost"] and not restart_from_scratch:
+            raise RunStateError(
+                f"run {run_id} saved checkpoints, but none is left that can be resumed"
+                + (f" ({plan['message'].split('; ', 1)[1]})" if plan["skipped"] else "")
+                + "; resuming would start again from step 0 and clear its curves. "
+                "Confirm with restart_from_scratch=True (CLI: resume --from-scratch)."
+            )
+        step = plan["step"]
+        attempt = self.store.claim_attempt(
             run_id,
-            status=QUEUED,
+            from_statuses=(STOPPED, FAILED),
             stop_requested=0,
             error=None,
             traceback=None,
             finished_at=None,
             summary=None,
             step=step,
-            attempt=int(run.get("attempt") or 0) + 1,
         )
-        where = f"checkpoint-{step}" if checkpoint else "the beginning (no checkpoint was saved)"
-        self.store.add_event(run_id, "resumed", f"resuming from {where}")
-        self._spawn(run_id, resume=checkpoint is not None)
+        if attempt is None:
+            raise RunStateError(f"run {run_id} was resumed or changed by someone else meanwhile")
+        # Points logged after the checkpoint belong to a timeline the resumed run replays.
+        self.store.delete_points_after(run_id, step)
+        for skipped in plan["skipped"]:
+            self.store.add_event(
+                run_id,
+                "checkpoint_skipped",
+                f"skipped {skipped['name']}: {skipped['problem']} (cut off while being written)",
+                skipped,
+            )
+        self.store.add_event(run_id, "resumed", plan["message"])
+        self._spawn(run_id, attempt, plan["path"])
         return run_id
 
     def delete(self, run_id: str) -> None:
@@ -274,64 +396,35 @@ class Launcher:
             stored = None
         return Path(stored) if stored else self.home / run_id
 
+    def folder(self, run_id: str) -> RunFolder:
+        """The run's folder and the files in it."""
+        return RunFolder(self.run_dir(run_id))
+
     def config_of(self, run_id: str) -> dict[str, Any]:
         """The run's saved flat config (full and resolved; feed it to launch() to replay the run)."""
-        path = self.run_dir(run_id) / CONFIG_FILE
-        if path.is_file():
-            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return dict(self.store.get_run(run_id)["config"])
+        saved = self.folder(run_id).config()
+        return saved if saved is not None else dict(self.store.get_run(run_id)["config"])
 
     def log_tail(self, run_id: str, lines: int = 200) -> str:
-        path = self.run_dir(run_id) / LOG_FILE
-        if not path.is_file():
-            return ""
-        # Read only the end of the file: the Run page asks for the tail every second or two, and a long
-        # run's log grows to many megabytes.
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            chunk = min(size, max(4096, lines * 400))
-            while True:
-                fh.seek(size - chunk)
-                data = fh.read(chunk)
-                if data.count(b"\n") > lines or chunk == size:
-                    break
-                chunk = min(size, chunk * 4)
-        text = data.decode("utf-8", errors="replace")
-        return "".join(deque(text.splitlines(keepends=True), maxlen=lines))
+        return self.folder(run_id).log_tail(lines)
 
-    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's checkpoints, oldest first: name, step, path, size_bytes."""
-        folder = self.run_dir(run_id) / CHECKPOINTS
-        out = []
-        for path in folder.glob("checkpoint-*"):
-            suffix = path.name.split("-")[-1]
-            if path.is_dir() and suffix.isdigit():
-                size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-                out.append({"name": path.name, "step": int(suffix), "path": str(path), "size_bytes": size})
-        return sorted(out, key=lambda c: c["step"])
+    def checkpoints(self, run_id: str, include_incomplete: bool = False) -> list[dict[str, Any]]:
+        """The run's resumable checkpoints, oldest first: name, step, path, size_bytes (see RunFolder)."""
+        return self.folder(run_id).checkpoints(include_incomplete=include_incomplete)
 
     def model_dir(self, run_id: str) -> Path | None:
         """The fine-tuned model and tokenizer (``from_pretrained``-loadable), once the run completed."""
-        path = self.run_dir(run_id) / MODEL
-        return path if (path / "config.json").is_file() else None
+        return self.folder(run_id).model_dir()
 
     def predictions(self, run_id: str):
         """The final model's predictions on the validation split as a DataFrame, or None."""
-        import pandas as pd
-
-        path = self.run_dir(run_id) / PREDICTIONS
-        return pd.read_parquet(path) if path.is_file() else None
+        return self.folder(run_id).predictions()
 
     def export_model_archive(self, run_id: str) -> Path:
         """A zip of the fine-tuned model folder (made once, reused)."""
-        model = self.model_dir(run_id)
-        if model is None:
+        archive = self.folder(run_id).export_model_archive()
+        if archive is None:
             raise RunStateError(f"run {run_id} has no final model yet")
-        archive = self.run_dir(run_id) / "model.zip"
-        if not archive.is_file() or archive.stat().st_mtime < model.stat().st_mtime:
-            tmp = shutil.make_archive(str(archive.with_suffix("")) + ".partial", "zip", root_dir=model)
-            os.replace(tmp, archive)
         return archive
 
 
@@ -341,16 +434,18 @@ def default_run_name(config: RunConfig, run_id: str) -> str:
     return f"{model}-{Path(data.replace('builtin:', '')).name}-{run_id[-6:]}"
 
 
-def _worker_alive(pid: int) -> bool:
+def _worker_alive(pid: int, starting: bool = False) -> bool:
+    """True when ``pid`` is a live trainer_core worker (``starting``: any live process, since between
+    fork and exec a just-spawned worker still shows its parent's command line)."""
     try:
         import psutil
 
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
+        if starting:
+            return True
         # A reused pid belongs to some other program: only a trainer_core worker counts.
         return any("trainer_core.runs.worker" in part for part in proc.cmdline())
     except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: treat as not ours / not alive
         return False
-
-

@@ -24,7 +24,7 @@ import yaml
 
 from trainer_core.errors import RunStateError, StoreDamagedError
 from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS
-from trainer_core.runs.home import open_store, run_folders, default_store_url, usable_home
+from trainer_core.runs.home import default_store_url, open_store, run_folders, usable_home
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.status import COMPLETED, FAILED, STOPPED
 from trainer_core.tracking.store import MetricsStore, is_metric_value

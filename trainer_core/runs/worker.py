@@ -9,26 +9,33 @@ evaluate, predict.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import signal
+import socket
+import sqlite3
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from trainer_core.config import RunConfig, load_config
+from trainer_core.config.args import _jsonable
 from trainer_core.errors import ConfigError
-from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, MODEL, PREDICTIONS, latest_checkpoint
+from trainer_core.runs.folder import RunFolder
 from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
 from trainer_core.tracking.store import MetricsStore
 
 logger = logging.getLogger("trainer_core.runs.worker")
 
 HEARTBEAT_EVERY_S = 5.0
+# The exit code of a worker that could record its outcome neither in the store nor in its run folder
+# because the disk is full (errno ENOSPC): the launcher's supervisor turns it into that cause.
+EXIT_NO_SPACE = errno.ENOSPC
 
 
 @dataclasses.dataclass
@@ -43,24 +50,59 @@ def train(
     run_id: str,
     run_dir: str | os.PathLike,
     resume_from_checkpoint: str | None = None,
-    stop_event: threading.Event | None = None,
+    stop_event=None,
 ) -> TrainOutcome:
-    """Fine-tune, evaluate and predict as ``config`` says, streaming everything into ``store``."""
-    import pandas as pd
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+    """Fine-tune, evaluate and predict as ``config`` says, streaming everything into ``store``.
+
+    ``stop_event`` (anything with ``is_set()``) stops the run as a stop request does, checkpoint included.
+    """
+    from transformers import set_seed
 
     from trainer_core.runs.callback import StoreCallback
-    from trainer_core.data.prepare import prepare_datasets
-    from trainer_core.metrics import build_compute_metrics, classification_report, softmax
-    from trainer_core.models import load_model, load_tokenizer
 
-    run_dir = Path(run_dir)
-    training_args = dataclasses.replace(config.training, output_dir=str(run_dir / CHECKPOINTS))
-
+    folder = RunFolder(run_dir)
+    training_args = dataclasses.replace(config.training, output_dir=str(folder.checkpoints_dir))
     # The seed is set before the model is built so the fresh classification head is reproducible.
     set_seed(training_args.seed)
+    tokenizer, data, model = _load_data_and_model(config, store, run_id, training_args.seed)
+    callback = StoreCallback(store, run_id, stop_event=stop_event)
+    trainer = _build_trainer(config, training_args, model, tokenizer, data, callback)
+    if store.stop_requested(run_id) or (stop_event is not None and stop_event.is_set()):
+        return TrainOutcome(stopped=True, summary={"stopped_before_training": True})
+
+    train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    if callback.stopped_by_request and trainer.state.global_step < trainer.state.max_steps:
+        return TrainOutcome(stopped=True, summary={"stopped_at_step": trainer.state.global_step})
+    trainer.save_model(str(folder.final_model_dir))
+    trainer.save_state()
+
+    output, report, n_rows = _predict(trainer, data, folder)
+    summary = {
+        **{k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))},
+        "final_metrics": {
+            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
+        },
+        "report": report,
+        "label_names": list(data.label_names),
+        "columns": dict(data.columns),
+        "n_train": len(data.train),
+        "n_validation": len(data.validation),
+        "global_step": trainer.state.global_step,
+        "best_model_checkpoint": trainer.state.best_model_checkpoint,
+        "best_metric": trainer.state.best_metric,
+        "model_dir": str(folder.final_model_dir),
+        "prediction_rows": n_rows,
+    }
+    return TrainOutcome(stopped=False, summary=_jsonable(summary))
+
+
+def _load_data_and_model(config: RunConfig, store: MetricsStore, run_id: str, seed: int):
+    """Tokenizer, tokenized datasets with their labels, and the model with a head for those labels."""
+    from trainer_core.data.prepare import prepare_datasets
+    from trainer_core.models import load_model, load_tokenizer
+
     tokenizer = load_tokenizer(config.model)
-    data = prepare_datasets(config.data, tokenizer, seed=training_args.seed)
+    data = prepare_datasets(config.data, tokenizer, seed=seed)
     label_names = list(data.label_names)
     store.add_event(
         run_id,
@@ -74,8 +116,14 @@ def train(
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
     )
+    return tokenizer, data, model
 
-    callback = StoreCallback(store, run_id)
+
+def _build_trainer(config: RunConfig, training_args, model, tokenizer, data, callback):
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
+
+    from trainer_core.metrics import build_compute_metrics
+
     callbacks: list = [callback]
     if config.run.early_stopping_patience is not None:
         callbacks.append(
@@ -84,29 +132,23 @@ def train(
                 early_stopping_threshold=config.run.early_stopping_threshold,
             )
         )
-    trainer = Trainer(
+    return Trainer(
         model=model,
         args=training_args,
         train_dataset=data.train,
         eval_dataset=data.validation,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=build_compute_metrics(label_names),
+        compute_metrics=build_compute_metrics(list(data.label_names)),
         callbacks=callbacks,
     )
-    if stop_event is not None:
-        _watch_external_stop(stop_event, callback)
-    if store.stop_requested(run_id):
-        return TrainOutcome(stopped=True, summary={"stopped_before_training": True})
 
-    train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    if callback.stopped_by_request and trainer.state.global_step < trainer.state.max_steps:
-        return TrainOutcome(stopped=True, summary={"stopped_at_step": trainer.state.global_step})
 
-    trainer.save_model(str(run_dir / MODEL))
-    trainer.save_state()
+def _predict(trainer, data, folder: RunFolder):
+    """The final model's predictions on the validation split, saved for the confusion matrix and table."""
+    from trainer_core.metrics import classification_report, softmax
 
-    # Predictions of the final model on the validation split, for the confusion matrix and the table.
+    label_names = list(data.label_names)
     output = trainer.predict(data.validation, metric_key_prefix="eval")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     probabilities = softmax(logits)
@@ -119,48 +161,79 @@ def train(
     table["correct"] = table["label"] == table["predicted"]
     for i, name in enumerate(label_names):
         table[f"p_{name}"] = probabilities[:, i]
-    table.to_parquet(run_dir / PREDICTIONS, index=False)
-
-    summary = {
-        **{k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))},
-        "final_metrics": {
-            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
-        },
-        "report": report,
-        "label_names": label_names,
-        "columns": dict(data.columns),
-        "n_train": len(data.train),
-        "n_validation": len(data.validation),
-        "global_step": trainer.state.global_step,
-        "best_model_checkpoint": trainer.state.best_model_checkpoint,
-        "best_metric": trainer.state.best_metric,
-        "model_dir": str(run_dir / MODEL),
-        "data_stats": getattr(data, "stats", None),
-        "prediction_rows": int(len(pd.DataFrame(table))),
-    }
-    return TrainOutcome(stopped=False, summary=_jsonable(summary))
+    table.to_parquet(folder.predictions_file, index=False)
+    return output, report, int(len(table))
 
 
-def _watch_external_stop(stop_event: threading.Event, callback) -> None:
-    def watch():
-        stop_event.wait()
-        callback.external_stop = True
+# -- what went wrong, in words a user can act on ----------------------------------------------------
 
-    threading.Thread(target=watch, daemon=True, name="external-stop").start()
+_OOM_MESSAGES = ("DefaultCPUAllocator: can't allocate memory", "CUDA out of memory", "out of memory")
+_DISK_FULL_MESSAGES = ("database or disk is full", "No space left on device", "file write failed")
 
 
-def _jsonable(value: Any) -> Any:
-    import numpy as np
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for an allocator failure: MemoryError, torch.OutOfMemoryError, the CPU/CUDA allocator messages."""
+    for e in _chain(exc):
+        if isinstance(e, MemoryError) or any(c.__name__ == "OutOfMemoryError" for c in type(e).__mro__):
+            return True
+        if isinstance(e, RuntimeError) and any(m in str(e) for m in _OOM_MESSAGES):
+            return True
+    return False
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when a write failed for lack of space (ENOSPC/EDQUOT, SQLite's "disk is full", torch.save's)."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(e, (sqlite3.Error, RuntimeError, OSError)) and any(
+            m in str(e) for m in _DISK_FULL_MESSAGES
+        ):
+            return True
+    return False
+
+
+def describe_error(exc: BaseException, config: RunConfig | None = None) -> str:
+    """The run's error: the exception, and for running out of memory or disk, what to do about it."""
+    message = f"{type(exc).__name__}: {exc}"
+    if is_out_of_memory(exc):
+        return f"{message}\n{_out_of_memory_hint(config)}"
+    if is_disk_full(exc):
+        return (
+            f"{message}\nNo space left on device under the run folder or the metrics store: free some "
+            "space (old checkpoints, or save_total_limit for fewer), then resume the run."
+        )
+    return message
+
+
+def _out_of_memory_hint(config: RunConfig | None) -> str:
+    if config is None:
+        return "Out of memory: lower per_device_train_batch_size or max_seq_length."
+    batch = int(config.training.per_device_train_batch_size)
+    accumulation = int(config.training.gradient_accumulation_steps or 1)
+    used = (
+        f"per_device_train_batch_size={batch}, max_seq_length={config.data.max_seq_length}, "
+        f"gradient_accumulation_steps={accumulation}"
+    )
+    if batch > 1:
+        smaller = max(1, batch // 2)
+        return (
+            f"Out of memory with {used}: lower per_device_train_batch_size (e.g. {smaller}) and raise "
+            f"gradient_accumulation_steps to {accumulation * batch // smaller} to keep the effective batch "
+            f"of {batch * accumulation}, or lower max_seq_length."
+        )
+    return f"Out of memory with {used}: lower max_seq_length, or use a smaller checkpoint."
+
+
+# -- the process ------------------------------------------------------------------------------------
 
 
 def _heartbeat_loop(store: MetricsStore, run_id: str, done: threading.Event) -> None:
@@ -173,65 +246,105 @@ def _heartbeat_loop(store: MetricsStore, run_id: str, done: threading.Event) -> 
             logger.warning("heartbeat failed", exc_info=True)
 
 
-def run_worker(run_id: str, run_dir: str, store_url: str, resume: bool = False) -> int:
+class _SignalFlag:
+    """The stop request of a signal: set by the handler, read by the StoreCallback at its next step.
+
+    The handler only stores the signal number. It runs on the main thread between any two bytecodes:
+    inside the callback's write transaction a store write fails ("cannot start a transaction within a
+    transaction"), and even ``threading.Event.set()`` is unsafe there, since its lock may be held by the
+    code the signal interrupted (a storm of signals then nests handlers until RecursionError).
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def handle(self, signum, _frame) -> None:
+        self.signum = signum
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+
+def _report_signals(store: MetricsStore, run_id: str, flag: _SignalFlag, done: threading.Event) -> None:
+    # Writes the signal's event from this thread, on its own connection, outside any other transaction.
+    while not flag.is_set():
+        if done.wait(0.2):
+            return
+    try:
+        store.add_event(
+            run_id, "signal", f"received {signal.Signals(flag.signum).name}; stopping at the next step"
+        )
+    except Exception:  # noqa: BLE001 - the stop itself does not depend on the event
+        logger.warning("could not record the signal", exc_info=True)
+
+
+def run_worker(
+    run_id: str, run_dir: str, store_url: str, attempt: int = 0, resume_from: str | None = None
+) -> int:
     """Run one attempt of a run and record how it ended. Returns the process exit code."""
     store = MetricsStore(store_url, auto_checkpoint=False)
-    stop_event = threading.Event()
-
-    def on_signal(signum, _frame):
-        # SIGTERM/SIGINT become a graceful stop: checkpoint at the next step, then exit as "stopped".
-        store.add_event(
-            run_id, "signal", f"received {signal.Signals(signum).name}; stopping at the next step"
-        )
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    done = threading.Event()
-    # A resumed run keeps its first start time: its duration spans every attempt.
-    started_at = store.get_run(run_id).get("started_at") or time.time()
-    store.update_run(run_id, status=RUNNING, pid=os.getpid(), started_at=started_at, heartbeat_at=time.time())
-    threading.Thread(
-        target=_heartbeat_loop, args=(store, run_id, done), daemon=True, name="heartbeat"
-    ).start()
-    checkpoint = None
+    folder = RunFolder(run_dir)
+    stop_flag = _SignalFlag()
+    # SIGTERM/SIGINT become a graceful stop: checkpoint at the next step, then exit as "stopped".
+    signal.signal(signal.SIGTERM, stop_flag.handle)
+    signal.signal(signal.SIGINT, stop_flag.handle)
     try:
-        config = load_config(Path(run_dir) / CONFIG_FILE)
-        if resume:
-            found = latest_checkpoint(run_dir)
-            checkpoint = str(found) if found else None
-        store.add_event(
-            run_id,
-            "worker_start",
-            f"worker {os.getpid()} started"
-            + (f", resuming from {Path(checkpoint).name}" if checkpoint else ""),
-        )
+        folder.reserve_outcome(attempt)
+    except OSError:
+        logger.warning("could not reserve the outcome file", exc_info=True)
+    # Only the attempt the launcher queued may start: a run stopped or resumed meanwhile has a new owner.
+    if not store.record_worker(run_id, attempt, os.getpid(), socket.gethostname(), status=RUNNING):
+        print(f"run {run_id} attempt {attempt} is no longer queued; not starting", file=sys.stderr)
+        return 0
+    done = threading.Event()
+    for target, args in (
+        (_heartbeat_loop, (store, run_id, done)),
+        (_report_signals, (store, run_id, stop_flag, done)),
+    ):
+        threading.Thread(target=target, args=args, daemon=True).start()
+    config, fields, code = None, {}, 0
+    try:
+        config = load_config(folder.config_file)
+        where = f", resuming from {Path(resume_from).name}" if resume_from else ""
+        store.add_event(run_id, "worker_start", f"worker {os.getpid()} started (attempt {attempt}){where}")
         outcome = train(
-            config, store, run_id, run_dir, resume_from_checkpoint=checkpoint, stop_event=stop_event
+            config, store, run_id, run_dir, resume_from_checkpoint=resume_from, stop_event=stop_flag
         )
+        status, fields["summary"] = (STOPPED if outcome.stopped else COMPLETED), outcome.summary
     except ConfigError as exc:
-        _finish(store, run_id, FAILED, error=str(exc), traceback=traceback.format_exc())
+        status, code = FAILED, 2
+        fields.update(error=str(exc), traceback=traceback.format_exc())
         print(f"error: {exc}", file=sys.stderr)
-        return 2
     except BaseException as exc:  # noqa: BLE001 - record every way a run can die, then re-report
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr, flush=True)
-        _finish(store, run_id, FAILED, error=f"{type(exc).__name__}: {exc}", traceback=tb)
-        return 1
+        status, code = FAILED, 1
+        fields.update(error=describe_error(exc, config), traceback=traceback.format_exc())
+        _print_quietly(fields["traceback"])
     finally:
         done.set()
-    if outcome.stopped:
-        _finish(store, run_id, STOPPED, summary=outcome.summary)
-    else:
-        _finish(store, run_id, COMPLETED, summary=outcome.summary)
-    return 0
+    return _record_outcome(store, folder, run_id, attempt, status, code, fields)
 
 
-def _finish(store: MetricsStore, run_id: str, status: str, **fields: Any) -> None:
-    store.finish_run_if_active(run_id, status, stop_requested=0, **fields)
-    message = fields.get("error") or status
-    store.add_event(run_id, status, f"run {status}" if status != FAILED else f"run failed: {message}")
+def _record_outcome(
+    store: MetricsStore, folder: RunFolder, run_id: str, attempt: int, status: str, code: int, fields: dict
+) -> int:
+    # The outcome file first: if the store refuses the write below (its disk is full), the launcher's
+    # supervisor or a later reconcile reads it once the store takes writes again.
+    saved = folder.write_outcome(attempt, status, fields.get("error"))
+    message = f"run failed: {fields['error']}" if status == FAILED else f"run {status}"
+    try:
+        store.finish_attempt(run_id, attempt, status, status, message, stop_requested=0, **fields)
+    except Exception as exc:  # noqa: BLE001 - sqlite3.OperationalError: database or disk is full
+        _print_quietly(f"could not record the outcome ({status}) in the store: {exc}")
+        if not saved and is_disk_full(exc):
+            return EXIT_NO_SPACE
+        return code or 1
+    return code
+
+
+def _print_quietly(text: str) -> None:
+    # The log is in the run folder: on a full disk, writing to it fails too.
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,10 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--store", required=True, help="metrics store URL")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--attempt", type=int, default=0, help="the attempt the launcher claimed")
+    parser.add_argument("--resume-from", help="the checkpoint folder to continue from")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_worker(args.run_id, args.run_dir, args.store, resume=args.resume)
+    return run_worker(
+        args.run_id, args.run_dir, args.store, attempt=args.attempt, resume_from=args.resume_from
+    )
 
 
 if __name__ == "__main__":

@@ -343,6 +343,74 @@ class MetricsStore(SeriesQueries):
         )
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in reversed(rows)]
 
+    # -- run ownership by attempt (added by wt-d for issue 8: launcher/worker races) ------------------
+    # Every change of who owns a run is one conditional UPDATE, so two launchers (two dashboards, a
+    # dashboard and the CLI) and the workers can never act on an attempt that is no longer current.
+
+    def claim_attempt(self, run_id: str, from_statuses: Iterable[str], **fields: Any) -> int | None:
+        """Start a new attempt: status queued, attempt + 1, pid cleared, heartbeat now, and ``fields``,
+        in one transaction and only if the run is still in ``from_statuses``. Returns the new attempt
+        number, or None when the run's status had changed meanwhile."""
+        from_statuses = list(from_statuses)
+        fields = {"status": QUEUED, "pid": None, "heartbeat_at": time.time(), **fields}
+        values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE runs SET {sets}, attempt = attempt + 1 "
+                f"WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
+                (*values, run_id, *from_statuses),
+            )
+            if cur.rowcount == 0:
+                return None
+            return int(conn.execute("SELECT attempt FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+
+    def record_worker(
+        self, run_id: str, attempt: int, pid: int, host: str, status: str | None = None
+    ) -> bool:
+        """Record the pid of ``attempt``'s worker (and, with ``status``, move a queued run to it); False
+        when that attempt is no longer current or, with ``status``, no longer queued."""
+        sql = "UPDATE runs SET pid = ?, host = ?, heartbeat_at = ?"
+        params: list[Any] = [pid, host, time.time()]
+        where = "id = ? AND attempt = ?"
+        if status is None:
+            where += f" AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+            tail: list[Any] = [*ACTIVE_STATUSES]
+        else:
+            sql += ", status = ?, started_at = COALESCE(started_at, ?)"
+            params += [status, time.time()]
+            where += " AND status = ?"
+            tail = [QUEUED]
+        with self._write() as conn:
+            return conn.execute(f"{sql} WHERE {where}", (*params, run_id, attempt, *tail)).rowcount > 0
+
+    def finish_attempt(
+        self, run_id: str, attempt: int, status: str, event_kind: str, message: str, **fields: Any
+    ) -> bool:
+        """Move ``attempt`` to a final status and record its event in one transaction, unless the run
+        already left the active statuses or moved to another attempt (first writer wins)."""
+        fields = {"status": status, "finished_at": time.time(), **fields}
+        values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
+                f"WHERE id = ? AND attempt = ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})",
+                (*values, run_id, attempt, *ACTIVE_STATUSES),
+            )
+            if cur.rowcount == 0:
+                return False
+            conn.execute(
+                "INSERT INTO events (run_id, time, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, time.time(), event_kind, message, None),
+            )
+            return True
+
+    def has_event(self, run_id: str, kind: str) -> bool:
+        """True when the run ever recorded an event of this kind."""
+        return bool(self._read("SELECT 1 FROM events WHERE run_id = ? AND kind = ? LIMIT 1", (run_id, kind)))
+
+    # -- end of the wt-d block ------------------------------------------------------------------------
+
 
 def is_metric_value(value: Any) -> bool:
     """True for a finite int, float or numpy real scalar (not a bool)."""
