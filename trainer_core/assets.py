@@ -48,6 +48,18 @@ def is_builtin(name: str | None) -> bool:
     return isinstance(name, str) and name.startswith(BUILTIN_PREFIX)
 
 
+def check_builtin(name: str, kind: str, field: str) -> None:
+    """Raise ConfigError unless ``name`` is a known built-in ``kind`` ('model' or 'dataset')."""
+    known = BUILTIN_MODELS if kind == "model" else BUILTIN_DATASETS
+    if name not in known:
+        what = "checkpoint" if kind == "model" else "dataset"
+        raise ConfigError(
+            field,
+            f"unknown built-in {what} {name!r}; choose one of {', '.join(known)}, or give a local "
+            "folder or Hub id without the 'builtin:' prefix",
+        )
+
+
 def _package_dir(package: tuple[str, str], field: str, what: str) -> Path:
     module, pip_name = package
     spec = importlib.util.find_spec(module)
@@ -90,10 +102,7 @@ def builtin_model_path(name: str, field: str = "model_name_or_path") -> Path:
     Returns:
         Absolute path of a folder that ``from_pretrained`` accepts.
     """
-    if name not in BUILTIN_MODELS:
-        raise ConfigError(
-            field, f"unknown built-in checkpoint {name!r}; choose one of {', '.join(BUILTIN_MODELS)}"
-        )
+    check_builtin(name, "model", field)
     return minilm_path(field)
 
 

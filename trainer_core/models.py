@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +44,20 @@ def checkpoint_kind(name: str) -> str:
     return "hub"
 
 
-def resolve_checkpoint(name: str, field: str = FIELD) -> str:
+def resolve_checkpoint(name: str, field: str = FIELD, need: str = "model") -> str:
     """Turn a checkpoint name into what ``from_pretrained`` takes.
 
     Args:
         name: a built-in name, a local folder or a Hub id.
         field: the config field to blame in errors (``tokenizer_name`` when resolving a tokenizer).
+        need: ``"model"`` (a local folder must hold a config and intact weights) or ``"tokenizer"``
+            (it must hold tokenizer files).
     Returns:
         For a built-in, the absolute path of its folder (for ``builtin:tiny-bert``, the folder of its
         tokenizer: the model itself is built in memory by :func:`load_model`); for a local folder, its
         absolute path; for a Hub id, the id unchanged.
     Raises:
-        ConfigError: unknown built-in, missing package, or a local path that is not a checkpoint folder.
+        ConfigError: unknown built-in, missing package, or a local path that is not a usable folder.
     """
     name = (name or "").strip()
     if not name:
@@ -66,18 +69,156 @@ def resolve_checkpoint(name: str, field: str = FIELD) -> str:
         return name
     path = Path(name).expanduser().resolve()
     if not path.exists():
-        raise ConfigError(field, f"checkpoint folder {name!r} does not exist; check the path")
+        raise ConfigError(
+            field,
+            f"folder {name!r} does not exist (looked for {str(path)!r}); give the path of a folder written "
+            f"by save_pretrained(), a Hub id, or a built-in ({', '.join(BUILTIN_MODELS)})",
+        )
     if not path.is_dir():
-        raise ConfigError(field, f"{name!r} is a file; point to the folder that holds config.json")
-    if not (path / "config.json").is_file():
+        raise ConfigError(field, f"{name!r} is a file; point to the folder that holds it")
+    if need == "tokenizer":
+        check_tokenizer_folder(path, name, field)
+    else:
+        check_checkpoint_folder(path, name, field)
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# local folders: what a complete save_pretrained folder holds (read from headers, never loaded)
+# --------------------------------------------------------------------------------------------------
+
+_COMPLETE = "point to a complete save_pretrained folder (a finished run's model/ or a checkpoint-N/ folder)"
+
+
+def check_checkpoint_folder(path: Path, name: str, field: str = FIELD) -> None:
+    """A local checkpoint folder has a readable config.json with a model_type (weights: :func:`check_loadable`).
+
+    Raises:
+        ConfigError: on ``field``, saying which file is missing or damaged and what to pass instead.
+    """
+    config_file = path / "config.json"
+    if not config_file.is_file():
         # A run's output folder holds its checkpoints one level down; say so rather than just failing.
         children = sorted(p.name for p in path.iterdir() if (p / "config.json").is_file())
         hint = f" (its subfolders {', '.join(children[:5])} do)" if children else ""
         raise ConfigError(
-            field,
-            f"{name!r} has no config.json{hint}; point to a folder written by save_pretrained()",
+            field, f"{name!r} has no config.json{hint}; point to a folder written by save_pretrained()"
         )
-    return str(path)
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            field, f"{name!r}: config.json is not valid JSON ({exc}); re-save the model or {_COMPLETE}"
+        ) from exc
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ConfigError(
+            field,
+            f"{name!r}: config.json has no model_type, so transformers cannot tell the architecture; "
+            f"re-save the model with save_pretrained() or {_COMPLETE}",
+        )
+
+
+def check_loadable(name: str, path: str, kind: str, config: PretrainedConfig, field: str = FIELD) -> None:
+    """The checkpoint has a sequence-classification model class and, for a local folder, intact weights.
+
+    Checked in this order so that a vision model's folder says "cannot classify text" whatever its
+    weights are.
+    """
+    if not _has_classification_class(config):
+        raise ConfigError(
+            field,
+            f"{name!r} ({config.model_type}) cannot classify text: transformers has no "
+            "sequence-classification model for it; choose an encoder such as BERT or RoBERTa",
+        )
+    if kind == "local":
+        problem = weights_problem(Path(path))
+        if problem:
+            raise ConfigError(field, f"{name!r} {problem}; {_COMPLETE}")
+
+
+def weights_problem(folder: Path) -> str | None:
+    """What is wrong with a folder's weights (missing, truncated, not a weights file), or None."""
+    for index_name, reader in (
+        ("model.safetensors.index.json", _safetensors_problem),
+        ("pytorch_model.bin.index.json", _torch_bin_problem),
+    ):
+        index = folder / index_name
+        if index.is_file():
+            try:
+                shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return f"has a damaged {index_name}"
+            for shard in shards:
+                problem = reader(folder / shard)
+                if problem:
+                    return problem
+            return None
+    for file_name, reader in (
+        ("model.safetensors", _safetensors_problem),
+        ("pytorch_model.bin", _torch_bin_problem),
+    ):
+        if (folder / file_name).is_file():
+            return reader(folder / file_name)
+    return "has a config but no weights (model.safetensors or pytorch_model.bin)"
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    # Layout: 8-byte little-endian header length, a JSON header, then the tensors' bytes back to back;
+    # the largest data_offsets end is where the file must stop.
+    if not path.is_file():
+        return f"lacks the weights shard {path.name} that its index lists"
+    size = path.stat().st_size
+    damaged = f"has a damaged {path.name} (an interrupted download or copy?)"
+    if size < 8:
+        return f"{damaged}: it holds only {size} bytes"
+    with open(path, "rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        if 8 + header_len > size:
+            return f"{damaged}: its header claims {header_len} bytes but the file has {size}"
+        try:
+            header = json.loads(f.read(header_len))
+            ends = [info["data_offsets"][1] for key, info in header.items() if key != "__metadata__"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError):
+            return f"{damaged}: its header is not a safetensors header"
+    expected = 8 + header_len + max(ends, default=0)
+    if size != expected:
+        return f"{damaged}: it is {size} bytes but its header describes {expected}"
+    return None
+
+
+def _torch_bin_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return f"lacks the weights shard {path.name} that its index lists"
+    damaged = f"has a damaged {path.name} (an interrupted download or copy?)"
+    if zipfile.is_zipfile(path):  # torch.save's format since torch 1.6: a zip with a data.pkl inside
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if not any(n.endswith("data.pkl") for n in archive.namelist()):
+                    return f"{damaged}: it is a zip file but not a PyTorch checkpoint"
+        except (zipfile.BadZipFile, OSError):
+            return damaged
+        return None
+    with open(path, "rb") as f:
+        head = f.read(2)
+    # The legacy (pre-1.6) format is a bare pickle, which starts with the PROTO opcode 0x80.
+    if len(head) < 2 or head[0] != 0x80:
+        return f"{damaged}: it is not a PyTorch checkpoint"
+    return None
+
+
+def check_tokenizer_folder(path: Path, name: str, field: str) -> None:
+    """A local folder holds tokenizer files (tokenizer.json, vocab.txt, ...)."""
+    if not any((path / f).is_file() for f in _TOKENIZER_FILES):
+        hint = (
+            "set tokenizer_name to the checkpoint the tokenizer came from"
+            if field == FIELD
+            else "point tokenizer_name to a folder written by tokenizer.save_pretrained(), or leave it empty"
+        )
+        raise ConfigError(
+            field,
+            f"{name!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}...); save the tokenizer "
+            f"there too (tokenizer.save_pretrained) or {hint}",
+        )
 
 
 def _hub_kwargs(model_args: ModelArguments, kind: str) -> dict[str, Any]:
@@ -200,14 +341,8 @@ def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
 
     field = "tokenizer_name" if model_args.tokenizer_name else FIELD
     name = model_args.tokenizer_name or model_args.model_name_or_path
-    path = resolve_checkpoint(name, field)
+    path = resolve_checkpoint(name, field, need="tokenizer")
     kind = checkpoint_kind(name)
-    if kind == "local" and not any((Path(path) / f).is_file() for f in _TOKENIZER_FILES):
-        raise ConfigError(
-            field,
-            f"{name!r} holds a model but no tokenizer files; save the tokenizer there too "
-            "(tokenizer.save_pretrained) or set tokenizer_name to the checkpoint it came from",
-        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **_hub_kwargs(model_args, kind))
     except (OSError, ValueError, KeyError) as exc:
@@ -262,11 +397,14 @@ def load_model(
             problem_type="single_label_classification",
             **kwargs,
         )
+        check_loadable(name, path, checkpoint_kind(name), config)
         # float32 master weights: transformers 5 would otherwise keep a half-precision checkpoint's
         # dtype, and training in it diverges; mixed precision is Trainer's job (fp16/bf16).
         model = AutoModelForSequenceClassification.from_pretrained(
             path, config=config, ignore_mismatched_sizes=True, dtype=torch.float32, **kwargs
         )
+    except ConfigError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise _load_error(name, exc, FIELD) from exc
     if model.config.pad_token_id is None and model.config.eos_token_id is not None:
@@ -381,12 +519,7 @@ def inspect_checkpoint(name: str, trust_remote_code: bool = False) -> dict[str, 
         config = _inspect_config(name, path, trust_remote_code)
         info.update(_config_summary(config))
         info["num_parameters"] = _parameter_count(name, path, info["kind"], config)
-        if not _has_classification_class(config):
-            raise ConfigError(
-                FIELD,
-                f"{name!r} ({config.model_type}) cannot classify text: transformers has no "
-                "sequence-classification model for it; choose an encoder such as BERT or RoBERTa",
-            )
+        check_loadable(name, path, info["kind"], config)
         info["ok"] = True
     except ConfigError as exc:
         info["error"] = exc.message

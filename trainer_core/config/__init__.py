@@ -4,6 +4,8 @@
   stock ``TrainingArguments``, the project's defaults for it, and ``RunConfig``; a leaf.
 - ``coercion``: strings from files and forms ("2e-5", "true") turned into each field's type.
 - ``checks``: every rule on single values and their combinations, each written once.
+- ``environment``: what this machine must have for a config (GPU for fp16/bf16/tf32, the packages an
+  ``optim``, ``report_to`` or ``deepspeed`` value needs).
 - ``parse``: YAML / JSON / dict in, validated ``RunConfig`` out, and back to YAML.
 """
 

@@ -12,13 +12,16 @@ import dataclasses
 import enum
 import functools
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer_core.metrics import METRIC_NAMES
+
 TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 # Metrics compute_metrics reports; metric_for_best_model must name one of them (or the eval loss).
-REPORTED_METRICS = ("accuracy", "f1", "precision", "recall", "loss")
+REPORTED_METRICS = (*METRIC_NAMES, "loss")
 
 
 @dataclass
@@ -236,15 +239,10 @@ def _default_of(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-_DEFAULT_TRAINING: dict[str, Any] | None = None
-
-
+@functools.cache
 def _default_training_dict() -> dict[str, Any]:
-    global _DEFAULT_TRAINING
-    if _DEFAULT_TRAINING is None:
-        ta = _training_arguments_cls()(output_dir="unset", **TRAINING_DEFAULTS)
-        _DEFAULT_TRAINING = ta.to_dict()
-    return _DEFAULT_TRAINING
+    """TrainingArguments' values with this project's defaults (read-only: the dict is shared)."""
+    return _training_arguments_cls()(output_dir="unset", **TRAINING_DEFAULTS).to_dict()
 
 
 def _jsonable(value: Any) -> Any:
@@ -262,6 +260,18 @@ def _jsonable(value: Any) -> Any:
 def argument_classes() -> tuple[type, ...]:
     """The dataclasses a config is parsed into, in order."""
     return (ModelArguments, DataArguments, RunArguments, _training_arguments_cls())
+
+
+@functools.cache
+def field_types() -> dict[str, Any]:
+    """Each config key's declared type (``int``, ``float | None``, an enum...), read-only."""
+    out = {}
+    for cls in argument_classes():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.init:
+                out[f.name] = hints.get(f.name, Any)
+    return out
 
 
 def field_help() -> dict[str, str]:

@@ -2,54 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
-from trainer_core.assets import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core.assets import check_builtin, is_builtin
 from trainer_core.config.args import (
     REPORTED_METRICS,
     TABLE_EXTENSIONS,
     TRAINING_DEFAULTS,
     RunConfig,
+    _default_of,
+    argument_classes,
     field_help,
-    looks_like_path,
+    field_types,
 )
+from trainer_core.config.environment import check_hardware, check_packages, check_training_packages
 from trainer_core.errors import ConfigError
+
+COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column")
 
 
 def validate_values(v: dict[str, Any]) -> None:
     """Checks on single values, with messages in this project's words, before TrainingArguments sees them."""
+    _check_sources(v)
+    for key in COLUMN_FIELDS:
+        if isinstance(v.get(key), str) and not v[key].strip():
+            v[key] = None
+    check_column_choice(*(v.get(k) for k in COLUMN_FIELDS))
+    check_numbers(v)
+    _check_training(v)
+    check_hardware(v)
+    check_packages(v)
 
-    def positive(name, allow_zero=False):
-        value = v.get(name)
-        if value is None:
-            return
-        if value < 0 or (value == 0 and not allow_zero):
-            raise ConfigError(
-                name, f"must be {'zero or more' if allow_zero else 'greater than 0'}, got {value}"
-            )
 
-    # Model
+def _check_sources(v: dict[str, Any]) -> None:
+    """A checkpoint and exactly one data source; files that exist with a readable extension.
+
+    A local checkpoint folder is checked by ``models.resolve_checkpoint`` (at preflight), which owns
+    what a complete checkpoint folder holds.
+    """
     model = v.get("model_name_or_path")
     if not model or not str(model).strip():
         raise ConfigError("model_name_or_path", "choose a checkpoint: a built-in, a local folder or a Hub id")
-    if str(model).startswith("builtin:") and model not in BUILTIN_MODELS:
-        raise ConfigError(
-            "model_name_or_path", f"unknown built-in {model!r}; choose one of {', '.join(BUILTIN_MODELS)}"
-        )
-    if not str(model).startswith("builtin:") and looks_like_path(str(model)):
-        path = Path(str(model)).expanduser()
-        if not path.is_dir():
-            raise ConfigError("model_name_or_path", f"checkpoint folder {str(model)!r} does not exist")
-        if not (path / "config.json").is_file():
-            raise ConfigError(
-                "model_name_or_path",
-                f"{str(model)!r} has no config.json; point to a folder written by save_pretrained()",
-            )
-
-    # Data
+    if is_builtin(model):
+        check_builtin(model, "model", "model_name_or_path")
     dataset, train_file = v.get("dataset_name"), v.get("train_file")
     if dataset and train_file:
         raise ConfigError(
@@ -60,70 +61,134 @@ def validate_values(v: dict[str, Any]) -> None:
         raise ConfigError(
             "dataset_name", "choose a dataset: a built-in, a Hub dataset id, or a local train_file"
         )
-    if dataset and str(dataset).startswith("builtin:") and dataset not in BUILTIN_DATASETS:
-        raise ConfigError(
-            "dataset_name", f"unknown built-in {dataset!r}; choose one of {', '.join(BUILTIN_DATASETS)}"
-        )
+    if is_builtin(dataset):
+        check_builtin(dataset, "dataset", "dataset_name")
     if v.get("validation_file") and not train_file:
         raise ConfigError("validation_file", "a validation_file needs a train_file")
     for key in ("train_file", "validation_file"):
-        value = v.get(key)
-        if not value:
-            continue
-        path = Path(value).expanduser()
-        if path.suffix.lower() not in TABLE_EXTENSIONS and not (path.suffix.lower() == ".txt"):
-            raise ConfigError(
-                key, f"{value!r} has an unsupported extension; use one of {', '.join(TABLE_EXTENSIONS)}"
-            )
-        if not path.is_file():
-            raise ConfigError(key, f"file {value!r} does not exist")
-    for key in ("text_column", "text_pair_column", "label_column"):
-        if isinstance(v.get(key), str) and not v[key].strip():
-            v[key] = None
-    cols = [v.get("text_column"), v.get("text_pair_column"), v.get("label_column")]
-    named = [c for c in cols if c]
+        if v.get(key):
+            _check_data_file(key, v[key])
+
+
+def _check_data_file(key: str, value: str) -> None:
+    path = Path(value).expanduser()
+    if path.is_dir():
+        tables = sorted(p.name for p in path.iterdir() if p.suffix.lower() in TABLE_EXTENSIONS)
+        inside = f" (it holds {', '.join(tables[:5])})" if tables else ""
+        raise ConfigError(key, f"{value!r} is a folder{inside}; give the path of one data file in it")
+    if path.suffix.lower() not in (*TABLE_EXTENSIONS, ".txt"):
+        raise ConfigError(
+            key, f"{value!r} has an unsupported extension; use one of {', '.join(TABLE_EXTENSIONS)}"
+        )
+    if not path.is_file():
+        raise ConfigError(
+            key,
+            f"file {value!r} does not exist (looked for {str(path.resolve())!r}); give an absolute path "
+            "or one relative to the config file",
+        )
+
+
+def check_column_choice(text: str | None, pair: str | None, label: str | None) -> None:
+    """The column mapping's own rules: a pair column needs a first text, and all columns differ.
+
+    Called on the columns a config names and again by ``data.columns`` on the mapping after guessing.
+    """
+    if pair and not text:
+        raise ConfigError("text_column", "a text_pair_column needs a text_column for the first text")
+    named = [c for c in (text, pair, label) if c]
     if len(named) != len(set(named)):
         raise ConfigError(
             "label_column", "text_column, text_pair_column and label_column must be different columns"
         )
+
+
+# Where a negative number means "not set" (TrainingArguments' own convention), the value that says so.
+_UNSET = {"max_steps": -1, "local_rank": -1}
+# Zero makes no sense for these: nothing to train on, no step size, a division by zero.
+_POSITIVE = {
+    "learning_rate",
+    "adam_epsilon",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+    "eval_accumulation_steps",
+    "torch_empty_cache_steps",
+    "dataloader_prefetch_factor",
+    "ddp_timeout",
+    "max_seq_length",
+    "max_train_samples",
+    "max_eval_samples",
+}
+# numpy's RandomState (used by Trainer's seeding) takes seeds up to 2**32 - 1.
+_MAX_SEED = 2**32 - 1
+
+
+@functools.cache
+def _numeric_fields() -> tuple[str, ...]:
+    numbers = {int, float, type(None)}
+    out = []
+    for name, hint in field_types().items():
+        members = set(typing.get_args(hint)) or {hint}
+        if members <= numbers and members & {int, float}:
+            out.append(name)
+    return tuple(out)
+
+
+def check_numbers(v: dict[str, Any]) -> None:
+    """Ranges of every numeric field, TrainingArguments' included, by kind of field.
+
+    Non-finite values were already refused by coercion. Negative is refused everywhere (except where it
+    means "not set"), zero where the value is a size, step or rate, and [0, 1) is enforced on betas,
+    smoothing factors and ratios.
+    """
+    for name in _numeric_fields():
+        value = v.get(name)
+        if value is None or value == _UNSET.get(name):
+            continue
+        default = _defaults().get(name)
+        hint = f"; remove {name} to use the default ({default})" if default is not None else ""
+        if name.endswith(("_batch_size", "_accumulation_steps")) or name in _POSITIVE:
+            if value <= 0:
+                raise ConfigError(name, f"must be greater than 0, got {value}{hint}")
+        elif value < 0:
+            raise ConfigError(name, f"must be zero or more, got {value}{hint}")
+        if name.startswith(("adam_beta", "label_smoothing")) and value >= 1:
+            raise ConfigError(name, f"must be at least 0 and below 1, got {value}{hint}")
+        if name in ("seed", "data_seed") and value > _MAX_SEED:
+            raise ConfigError(
+                name, f"{value} is beyond numpy's largest seed ({_MAX_SEED}); use a smaller number"
+            )
     ratio = v.get("validation_split_ratio")
     if ratio is not None and not 0 < ratio < 1:
         raise ConfigError("validation_split_ratio", f"must be between 0 and 1 (e.g. 0.1), got {ratio}")
-    for key in ("max_train_samples", "max_eval_samples", "max_seq_length"):
-        positive(key)
     if v.get("max_seq_length") is not None and v["max_seq_length"] > 8192:
         raise ConfigError(
             "max_seq_length",
             f"{v['max_seq_length']} tokens is more than any supported checkpoint takes; use 512 or less",
         )
-
-    # Optimisation
-    positive("learning_rate")
     if v.get("learning_rate") is not None and v["learning_rate"] >= 1:
         raise ConfigError(
             "learning_rate", f"{v['learning_rate']} would diverge; fine-tuning uses values like 2e-5"
         )
-    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        positive(key)
-    positive("weight_decay", allow_zero=True)
-    positive("num_train_epochs", allow_zero=True)
-    positive("warmup_steps", allow_zero=True)
-    positive("max_grad_norm", allow_zero=True)
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    out = {}
+    for cls in argument_classes():
+        for f in dataclasses.fields(cls):
+            out[f.name] = _default_of(f)
+    out.update(TRAINING_DEFAULTS)
+    return {k: v for k, v in out.items() if v is not dataclasses.MISSING}
+
+
+def _check_training(v: dict[str, Any]) -> None:
     epochs, max_steps = v.get("num_train_epochs"), v.get("max_steps")
     if (epochs is not None and epochs <= 0) and (max_steps is None or max_steps <= 0):
         raise ConfigError("num_train_epochs", "must be greater than 0 (or set max_steps)")
-    for key in ("logging_steps", "eval_steps", "save_steps"):
-        value = v.get(key)
-        if value is not None and value <= 0:
-            raise ConfigError(key, f"must be greater than 0, got {value}")
-    if v.get("seed") is not None and v["seed"] < 0:
-        raise ConfigError("seed", f"must be zero or more, got {v['seed']}")
     if v.get("fp16") and v.get("bf16"):
         raise ConfigError("fp16", "choose fp16 or bf16, not both")
-    if v.get("fp16") and not _cuda_available():
-        raise ConfigError(
-            "fp16", "fp16 mixed precision needs a CUDA GPU and none is available; turn it off (or use bf16)"
-        )
+    # Checked here, before TrainingArguments, whose own error for this talks about matching strategies.
     if v.get("load_best_model_at_end") and str(v.get("eval_strategy")) in ("no", "IntervalStrategy.NO"):
         raise ConfigError(
             "load_best_model_at_end",
@@ -134,16 +199,8 @@ def validate_values(v: dict[str, Any]) -> None:
         raise ConfigError("early_stopping_patience", f"must be 1 or more, got {patience}")
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except Exception:  # noqa: BLE001 - a broken torch install means "no GPU" here
-        return False
-
-
 def validate_combinations(config: RunConfig) -> None:
+    """Rules across fields of a parsed config, and what its TrainingArguments need installed."""
     t = config.training
     eval_strategy = _value(t.eval_strategy)
     metric = t.metric_for_best_model
@@ -154,18 +211,12 @@ def validate_combinations(config: RunConfig) -> None:
                 "metric_for_best_model",
                 f"{metric!r} is not a reported metric; use one of {', '.join(REPORTED_METRICS)}",
             )
-    if t.load_best_model_at_end and eval_strategy == "no":
-        raise ConfigError(
-            "load_best_model_at_end",
-            "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best",
-        )
     if config.run.early_stopping_patience is not None:
         if eval_strategy == "no":
             raise ConfigError("early_stopping_patience", "needs an eval_strategy ('epoch' or 'steps')")
         if not t.load_best_model_at_end:
             raise ConfigError("early_stopping_patience", "needs load_best_model_at_end turned on")
-    if config.data.text_pair_column and not config.data.text_column:
-        raise ConfigError("text_column", "a text_pair_column needs a text_column for the first text")
+    check_training_packages(t)
 
 
 def _value(x: Any) -> Any:

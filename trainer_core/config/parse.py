@@ -10,7 +10,6 @@ import dataclasses
 import difflib
 import json
 import os
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from trainer_core.config.args import (
     argument_classes,
     field_help,
     field_owner,
+    field_types,
 )
 from trainer_core.config.checks import clean_message, guess_field, validate_combinations, validate_values
 from trainer_core.config.coercion import coerce
@@ -37,8 +37,13 @@ from trainer_core.errors import ConfigError
 def load_config(path: str | os.PathLike) -> RunConfig:
     """Read a YAML or JSON config file (flat, run_glue style) and validate it."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(None, f"{str(path)!r} is a folder; give the path of a YAML or JSON config file")
     if not path.is_file():
-        raise ConfigError(None, f"config file {str(path)!r} does not exist")
+        raise ConfigError(
+            None,
+            f"config file {str(path)!r} does not exist (looked for {str(path.resolve())!r}); check the path",
+        )
     text = path.read_text(encoding="utf-8")
     try:
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
@@ -49,7 +54,11 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(None, f"config file {str(path)!r} must hold a mapping of field: value")
+        raise ConfigError(
+            None,
+            f"config file {str(path)!r} holds a {type(raw).__name__}; it must hold a mapping of field: value "
+            "lines such as 'learning_rate: 2e-5'",
+        )
     return config_from_dict(raw, base_dir=path.parent)
 
 
@@ -64,6 +73,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | os.PathLike | None = N
     """
     from transformers import HfArgumentParser
 
+    if not isinstance(raw, dict):
+        raise ConfigError(None, f"a config is a mapping of field: value, not a {type(raw).__name__}")
     values = {k: v for k, v in raw.items() if v is not None or field_owner(k) is not None}
     _reject_unknown_keys(values)
     for cls in (ModelArguments, DataArguments, RunArguments):
@@ -78,7 +89,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | os.PathLike | None = N
         values.pop(key, None)
 
     typed: dict[str, Any] = {}
-    hints = _field_types()
+    hints = field_types()
     for key, value in values.items():
         typed[key] = coerce(key, value, hints[key])
     _resolve_relative_paths(typed, Path(base_dir) if base_dir is not None else Path.cwd())
@@ -89,7 +100,12 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | os.PathLike | None = N
         model_args, data_args, run_args, training_args = parser.parse_dict(typed)
     except ConfigError:
         raise
-    except (ValueError, TypeError) as exc:
+    except ImportError as exc:  # e.g. deepspeed/accelerate extras TrainingArguments imports on demand
+        raise ConfigError(
+            guess_field(str(exc), typed),
+            f"{clean_message(str(exc))}; install the missing package or turn this option off",
+        ) from exc
+    except (ValueError, TypeError, KeyError, OSError) as exc:
         raise ConfigError(guess_field(str(exc), typed), clean_message(str(exc))) from exc
     config = RunConfig(model=model_args, data=data_args, run=run_args, training=training_args)
     validate_combinations(config)
@@ -98,27 +114,13 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | os.PathLike | None = N
 
 def _reject_unknown_keys(values: dict[str, Any]) -> None:
     known = set(field_help())
-    for key in values:
+    for key, value in values.items():
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else " Remove it (field_help() lists the fields)."
+            if isinstance(value, dict):
+                hint += " A config is flat: write the fields inside it at the top level."
             raise ConfigError(key, f"unknown config field.{hint}")
-
-
-_FIELD_TYPES: dict[str, Any] | None = None
-
-
-def _field_types() -> dict[str, Any]:
-    global _FIELD_TYPES
-    if _FIELD_TYPES is None:
-        out = {}
-        for cls in argument_classes():
-            hints = typing.get_type_hints(cls)
-            for f in dataclasses.fields(cls):
-                if f.init:
-                    out[f.name] = hints.get(f.name, Any)
-        _FIELD_TYPES = out
-    return _FIELD_TYPES
 
 
 def _resolve_relative_paths(values: dict[str, Any], base: Path) -> None:

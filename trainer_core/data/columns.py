@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from trainer_core.config import DataArguments
+from trainer_core.config.checks import COLUMN_FIELDS, check_column_choice
 from trainer_core.errors import ConfigError
 
 # Column names of the normalised datasets, whatever the source called them.
 TEXT, TEXT_PAIR, LABEL = "text", "text_pair", "label"
-COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column")
 
 
 # Most specific first. Pairs are checked before single text columns: GLUE pair tasks also have
@@ -134,11 +134,10 @@ def resolve_columns(
     for field_name, column in given.items():
         if column and column not in columns:
             raise missing_column_error(field_name, column, columns, "the training data")
+    check_column_choice(*given.values())
     fallback = defaults or guess_columns(columns)
     if given["text_column"]:
         text, pair = given["text_column"], given["text_pair_column"]
-    elif given["text_pair_column"]:
-        raise ConfigError("text_column", "a text_pair_column needs a text_column for the first text")
     else:
         text, pair = fallback["text_column"], fallback["text_pair_column"]
     label = given["label_column"] or fallback["label_column"]
@@ -153,10 +152,7 @@ def resolve_columns(
             "label_column",
             f"could not tell which column holds the label; set label_column to one of {available}",
         )
-    if len({text, pair, label} - {None}) != len([c for c in (text, pair, label) if c]):
-        raise ConfigError(
-            "label_column", "text_column, text_pair_column and label_column must be different columns"
-        )
+    check_column_choice(text, pair, label)
     return {"text_column": text, "text_pair_column": pair, "label_column": label}
 
 
@@ -190,6 +186,7 @@ def select_rows(
         ``({"text": [...], "text_pair": [...] (pairs only), "label": [...]}, number of rows dropped)``,
         in the original row order, texts as ``str``.
     """
+    check_column_content(frame, columns)
     text_col, pair_col, label_col = (columns[f] for f in COLUMN_FIELDS)
     keep = np.ones(len(frame), dtype=bool)
     for column in (text_col, pair_col, label_col):
@@ -197,6 +194,12 @@ def select_rows(
             keep &= ~_missing(frame[column])
     if label_col in (class_names or {}):
         keep &= frame[label_col].ne(-1).to_numpy(dtype=bool, na_value=True)
+    if not keep.any():
+        raise ConfigError(
+            "text_column",
+            f"no row has both a text in {text_col!r} and a label in {label_col!r}; fill them in, or set "
+            "text_column and label_column to the columns that hold them",
+        )
     out = {TEXT: _as_text(frame[text_col][keep]), LABEL: frame[label_col][keep].tolist()}
     if pair_col:
         out[TEXT_PAIR] = _as_text(frame[pair_col][keep])
@@ -206,6 +209,33 @@ def select_rows(
 def _as_text(column: pd.Series) -> list[str]:
     # str() of every value that is not text already (numbers, dates), as the tokenizer takes text.
     return column.tolist() if pd.api.types.is_string_dtype(column) else column.map(str).tolist()
+
+
+def check_column_content(frame: pd.DataFrame, columns: dict[str, str | None]) -> None:
+    """The mapped columns hold something: not empty in every row, and text columns not only numbers.
+
+    A column of ids or scores chosen (or guessed) as the text would train a model on digits.
+    """
+    available = ", ".join(repr(str(c)) for c in frame.columns)
+    for field_name in COLUMN_FIELDS:
+        column = columns.get(field_name)
+        if not column:
+            continue
+        present = frame[column][~_missing(frame[column])].tolist()
+        what = "class labels" if field_name == "label_column" else "text"
+        if not present:
+            raise ConfigError(
+                field_name,
+                f"column {column!r} is empty in every row; set {field_name} to the column that holds the "
+                f"{what} (columns: {available})",
+            )
+        numbers = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present)
+        if field_name != "label_column" and numbers:
+            raise ConfigError(
+                field_name,
+                f"column {column!r} holds only numbers, not text; set {field_name} to the column with "
+                f"the sentences (columns: {available})",
+            )
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,9 @@ def load_table(path: str | Path, field: str = "train_file") -> pd.DataFrame:
     except ValueError as exc:
         raise ConfigError(field, str(exc)) from exc
     if frame.shape[1] == 0:
-        raise ConfigError(field, f"{path.name} has no columns")
+        raise ConfigError(field, f"{path.name} has no columns; the first line must name the columns")
     if len(frame) == 0:
-        raise ConfigError(field, f"{path.name} has a header but no rows")
+        raise ConfigError(field, f"{path.name} has a header but no rows; add data rows below the header")
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
@@ -79,7 +79,7 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
         with warnings.catch_warnings():
             # pandas only warns (and drops fields) when rows are longer than the header.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, **options)
+            frame = pd.read_csv(path, **options)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path.name} has no header row; the first line must name the columns") from exc
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
@@ -91,6 +91,30 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
             else "every row needs the same number of tab-separated fields"
         )
         raise ValueError(f"{path.name} is not a well-formed {kind} file ({detail}); {hint}") from exc
+    _check_header(path, sep, [str(c) for c in frame.columns])
+    return frame
+
+
+def _check_header(path: Path, sep: str, columns: list[str]) -> None:
+    # pandas renames a repeated column ("label" -> "label.1") and reads a file with another delimiter
+    # as one column; both would train on the wrong column instead of failing.
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+        header = next(csv.reader(f, delimiter=sep, quoting=quoting), [])
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ValueError(
+            f"{path.name} names the column(s) {', '.join(map(repr, repeated))} more than once; "
+            "give every column a different name"
+        )
+    others = [d for d in (",", "\t", ";", "|") if d != sep and len(columns) == 1 and d in columns[0]]
+    if others:
+        expected = "comma" if sep == "," else "tab"
+        rename = {",": " or rename it to .csv", "\t": " or rename it to .tsv"}.get(others[0], "")
+        raise ValueError(
+            f"{path.name} looks {others[0]!r}-separated but a {path.suffix} file must be {expected}-separated; "
+            f"save it with {expected}s between fields{rename}"
+        )
 
 
 def _read_json(path: Path) -> pd.DataFrame:
@@ -102,7 +126,8 @@ def _read_json(path: Path) -> pd.DataFrame:
             # Several top-level values: JSON Lines saved with a .json extension (datasets accepts it too).
             return _records_frame(_read_json_lines(text), path)
         raise ValueError(
-            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}; fix it "
+            "there, or save the rows as CSV"
         ) from exc
     if isinstance(data, dict):
         lists = {k: v for k, v in data.items() if isinstance(v, list)}
@@ -138,7 +163,8 @@ def _records_frame(rows: list[Any], path: Path) -> pd.DataFrame:
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             raise ValueError(
-                f"{path.name}: row {number} is {type(row).__name__}, not an object with named fields"
+                f"{path.name}: row {number} is {type(row).__name__}, not an object with named fields; write "
+                'each row as {"text": ..., "label": ...}'
             )
     return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
@@ -147,4 +173,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
-        raise ValueError(f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {exc}); save it again with "
+            "DataFrame.to_parquet, or as CSV"
+        ) from exc

@@ -62,10 +62,7 @@ def load_raw_data(data_args: DataArguments) -> RawData:
 
 
 def _load_builtin(name: str, data_args: DataArguments) -> RawData:
-    if name != builtins.ROTTEN_TOMATOES:
-        raise ConfigError(
-            "dataset_name", f"unknown built-in {name!r}; choose one of {', '.join(BUILTIN_DATASETS)}"
-        )
+    builtins.check_builtin(name, "dataset", "dataset_name")
     if data_args.train_split not in (None, "", "train"):
         raise ConfigError("train_split", f"{name} has only a 'train' split; set train_split to 'train'")
     notes = []

@@ -10,16 +10,16 @@ from trainer_core.errors import ConfigError
 
 
 def preflight(config: RunConfig) -> dict[str, Any]:
-    """Load the checkpoint's config and a preview of the data; raise ConfigError on the first problem.
+    """Load the checkpoint's config, its tokenizer and a preview of the data; raise on the first problem.
 
     Returns:
         ``{"checkpoint": inspect_checkpoint(...), "data": preview_dataset(...)}`` for display.
     Raises:
-        ConfigError: the checkpoint cannot be found or read, the data cannot be read, a named column is
-            missing, or the max length exceeds what the checkpoint takes.
+        ConfigError: the checkpoint or tokenizer cannot be found or read, the data cannot be read, a
+            named column is missing, or the max length exceeds what the checkpoint takes.
     """
     from trainer_core.data.prepare import preview_dataset
-    from trainer_core.models import inspect_checkpoint
+    from trainer_core.models import inspect_checkpoint, load_tokenizer
 
     checkpoint = inspect_checkpoint(
         config.model.model_name_or_path, trust_remote_code=config.model.trust_remote_code
@@ -27,6 +27,9 @@ def preflight(config: RunConfig) -> dict[str, Any]:
     if not checkpoint.get("ok"):
         raise ConfigError("model_name_or_path", checkpoint.get("error") or "the checkpoint cannot be loaded")
     check_max_length(config.data.max_seq_length, checkpoint)
+    # The worker's first step; loading it here (well under a second for a local tokenizer) catches a
+    # folder without tokenizer files or a damaged tokenizer.json before a run folder exists.
+    load_tokenizer(config.model)
     data = preview_dataset(config.data, checkpoint=None, n_rows=5, seed=config.training.seed)
     if not data.get("ok"):
         error = data.get("error") or {}
