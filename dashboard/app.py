@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.sidebar import render_engine_status
+from dashboard.store_problem import render_store_problem
 
 st.set_page_config(page_title="Fine-tuning runs", page_icon=":material/model_training:", layout="wide")
 
@@ -24,4 +25,6 @@ with st.sidebar:
     render_engine_status()
 
 state.show_flash()
-page.run()
+# A damaged store or an unusable runs folder: say what to do instead of failing on every page.
+if not render_store_problem():
+    page.run()

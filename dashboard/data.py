@@ -37,6 +37,7 @@ from trainer_core import (
     RunStatus,
     default_home,
     default_store_url,
+    rebuild_store,
 )
 
 LIVE_TTL_S = 1.0
@@ -64,8 +65,21 @@ def _launcher_for(home: str, store_url: str) -> Launcher:
 
 
 def get_launcher() -> Launcher:
-    """The one Launcher of this runs folder (created, and reconciled, on first use)."""
+    """The one Launcher of this runs folder (created, and reconciled, on first use).
+
+    Raises:
+        StoreDamagedError: the metrics store is damaged or lost its runs (see :func:`rebuild`).
+        ConfigError: the runs folder or store URL is unusable.
+    """
     return _launcher_for(*location())
+
+
+def rebuild() -> dict[str, Any]:
+    """Move a damaged store aside and rebuild it from the run folders; returns what was recovered."""
+    report = rebuild_store(*location())
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return {"moved_aside": report.moved_aside, "recovered": len(report.recovered), "skipped": report.skipped}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,7 +222,8 @@ def log_tail(run: dict[str, Any], lines: int = 200) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _checkpoints(loc, version: tuple) -> list[dict[str, Any]]:
-    return _launcher_for(*loc).checkpoints(version[0])
+    # Incomplete ones too (cut off mid-write): shown with what is wrong, so a skipped resume point is no surprise.
+    return _launcher_for(*loc).checkpoints(version[0], include_incomplete=True)
 
 
 def checkpoints(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -388,8 +403,13 @@ def stop(run_id: str) -> None:
     _runs_changed()
 
 
-def resume(run_id: str) -> str:
-    run_id = get_launcher().resume(run_id)
+def resume_plan(run_id: str) -> dict[str, Any]:
+    """What a resume would do (checkpoint, skipped incomplete ones, whether checkpoints were lost)."""
+    return get_launcher().resume_plan(run_id)
+
+
+def resume(run_id: str, restart_from_scratch: bool = False) -> str:
+    run_id = get_launcher().resume(run_id, restart_from_scratch=restart_from_scratch)
     _runs_changed()
     return run_id
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,20 @@ def tiny_config(**overrides) -> dict:
 @pytest.fixture
 def tiny_run_config():
     return tiny_config
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str):
+    """A real tmpfs mounted at ``path`` (a small disk to fill, or a read-only one that stops root too).
+
+    Tests run as root here and in CI; a machine where mounting fails fails the test instead of skipping
+    it, as a missing server would.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"mounting a tmpfs at {path} failed (tests need root): {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, tiny_config
+from tests.conftest import REPO, tiny_config, tmpfs
 from tests.test_launcher import wait_for
 from trainer_core.config import config_from_dict, save_config
 from trainer_core.errors import RunStateError
@@ -183,15 +183,8 @@ def test_a_second_launcher_reconciling_never_fails_a_healthy_run(launcher, tmp_p
 @pytest.fixture
 def small_disk(tmp_path):
     """An 8 MB tmpfs: the runs folder and the store on a disk that a test can really fill."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"mounting a tmpfs needs root: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "disk", "size=8m") as mount:
+        yield mount
 
 
 def fill(disk) -> os.PathLike:

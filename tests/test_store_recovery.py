@@ -8,12 +8,11 @@ with the real CLI.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tmpfs
 from tests.test_cli import cli
 from tests.test_launcher import wait_for
 from tests.test_store import damage
@@ -174,15 +173,8 @@ def test_home_under_a_regular_file_is_a_config_error(tmp_path):
 @pytest.fixture
 def read_only_dir(tmp_path):
     """A read-only tmpfs: unlike chmod, it stops root from writing too."""
-    path = tmp_path / "ro"
-    path.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    yield path
-    subprocess.run(["umount", str(path)], check=True)
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as path:
+        yield path
 
 
 def test_read_only_home_is_a_config_error(read_only_dir):

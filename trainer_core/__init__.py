@@ -29,12 +29,13 @@ from trainer_core.config import (
     to_yaml,
 )
 from trainer_core.config.args import training_choices, training_field_defaults
-from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
+from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
 from trainer_core.metrics import METRIC_NAMES
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
+from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,
     ALL_STATUSES,
@@ -86,6 +87,7 @@ __all__ = [
     "RunConfig",
     "RunNotFoundError",
     "RunStateError",
+    "StoreDamagedError",
     "RunStatus",
     "check_max_length",
     "config_diff",
@@ -99,6 +101,7 @@ __all__ = [
     "looks_like_path",
     "lower_is_better",
     "preview_dataset",
+    "rebuild_store",
     "run_progress",
     "to_yaml",
     "training_choices",

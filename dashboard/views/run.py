@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data, state
 from dashboard.figures import eval_figure, loss_figure, lr_figure
-from dashboard.state import act
+from dashboard.state import ACTION_ERRORS, act
 from dashboard.tables import (
     ACCURACY,
     EVAL_KEYS,
@@ -174,6 +174,30 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
         )
 
 
+def render_resume(bar, run_id: str) -> None:
+    """Resume, saying where from; incomplete checkpoints skipped, and a confirmation if all were lost."""
+    try:
+        plan = data.resume_plan(run_id)
+    except ACTION_ERRORS as exc:
+        st.error(getattr(exc, "message", None) or str(exc))
+        return
+    sentence = plan["message"][0].upper() + plan["message"][1:] + "."
+    if plan["skipped"] or plan["checkpoints_lost"]:
+        st.warning(sentence, icon=":material/warning:")
+    from_scratch = plan["checkpoints_lost"] and st.checkbox(
+        "Restart from step 0 and clear this run's curves", key="run.resume_from_scratch"
+    )
+    if bar.button(
+        "Resume",
+        key="run.resume",
+        icon=":material/play_arrow:",
+        type="primary",
+        disabled=plan["checkpoints_lost"] and not from_scratch,
+        help=sentence,
+    ):
+        act(data.resume, run_id, sentence, bool(from_scratch))
+
+
 def render_actions(run: dict) -> None:
     """The actions that make sense in the run's state (the keys stay the same for scripted tests)."""
     run_id, status = run["id"], run["status"]
@@ -182,14 +206,8 @@ def render_actions(run: dict) -> None:
         "Stop", key="run.stop", icon=":material/stop:", help="Checkpoint at the next step, then stop."
     ):
         act(data.stop, run_id, "Stop requested: the run checkpoints at its next step.")
-    if status in RESUMABLE and bar.button(
-        "Resume",
-        key="run.resume",
-        icon=":material/play_arrow:",
-        type="primary",
-        help="Continue from the latest checkpoint.",
-    ):
-        act(data.resume, run_id, "Resuming from the latest checkpoint.")
+    if status in RESUMABLE:
+        render_resume(bar, run_id)
     if bar.button(
         "Clone",
         key="run.clone",

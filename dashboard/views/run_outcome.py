@@ -177,6 +177,7 @@ def render_files(run: dict) -> None:
                     "name": c["name"],
                     "step": c["step"],
                     "size": format_bytes(c["size_bytes"]),
+                    "resumable": "yes" if c["complete"] else f"no: {c['problem']}",
                     "path": c["path"],
                 }
                 for c in ckpts

@@ -23,8 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="runs folder (default: $TRAINER_CORE_HOME or ./runs)")
     parser.add_argument("--db", help="metrics store URL (default: sqlite:///<home>/metrics.db)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, launch, list_runs, show, stop, resume, delete, rebuild_store):
-        module.register(commands)
+    for add_parser in (
+        run.run_command_parser,
+        launch.launch_command_parser,
+        list_runs.list_command_parser,
+        show.show_command_parser,
+        stop.stop_command_parser,
+        resume.resume_command_parser,
+        delete.delete_command_parser,
+        rebuild_store.rebuild_store_command_parser,
+    ):
+        add_parser(commands)
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0

@@ -15,10 +15,6 @@ def delete_command_parser(commands):
     return parser
 
 
-# cli/__init__.py (not this module's owner) registers every command through ``register``.
-register = delete_command_parser
-
-
 def delete_command(args) -> int:
     launcher = launcher_from(args)
     run = launcher.store.get_run(args.run_id)

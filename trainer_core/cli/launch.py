@@ -13,9 +13,6 @@ def launch_command_parser(commands):
     return parser
 
 
-register = launch_command_parser
-
-
 def launch_command(args) -> int:
     from trainer_core.config import load_config
 

@@ -14,9 +14,6 @@ def list_command_parser(commands):
     return parser
 
 
-register = list_command_parser
-
-
 def list_command(args) -> int:
     from trainer_core.tracking.status import run_progress
 

@@ -15,9 +15,6 @@ def rebuild_store_command_parser(commands):
     return parser
 
 
-register = rebuild_store_command_parser
-
-
 def rebuild_store_command(args) -> int:
     from trainer_core.runs.rebuild import rebuild_store
 

@@ -17,10 +17,6 @@ def resume_command_parser(commands):
     return parser
 
 
-# cli/__init__.py (not this module's owner) registers every command through ``register``.
-register = resume_command_parser
-
-
 def resume_command(args) -> int:
     launcher = launcher_from(args)
     plan = launcher.resume_plan(args.run_id)

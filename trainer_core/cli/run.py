@@ -19,9 +19,6 @@ def run_command_parser(commands):
     return parser
 
 
-register = run_command_parser
-
-
 def run_command(args) -> int:
     from tqdm import tqdm
 

@@ -16,9 +16,6 @@ def show_command_parser(commands):
     return parser
 
 
-register = show_command_parser
-
-
 def format_metrics(metrics: dict) -> str:
     return "  ".join(f"{k}={_fmt(v['value'])}" for k, v in sorted(metrics.items()))
 

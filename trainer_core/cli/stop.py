@@ -16,10 +16,6 @@ def stop_command_parser(commands):
     return parser
 
 
-# cli/__init__.py (not this module's owner) registers every command through ``register``.
-register = stop_command_parser
-
-
 def stop_command(args) -> int:
     launcher = launcher_from(args)
     launcher.stop(args.run_id, force=args.force)
