@@ -258,14 +258,14 @@ def _http(status: int):
 def test_hub_errors_are_told_apart_by_type(make_error, field, expected):
     from huggingface_hub import errors as hub
 
-    from trainer_core.models import _load_error
+    from trainer_core.hub_errors import checkpoint_load_error as _load_error
 
     error = _load_error("org/x", _raised_by_transformers(make_error(hub)), "model_name_or_path")
     assert error.field == field and expected in error.message
 
 
 def test_error_text_is_the_fallback_when_no_typed_error_says_more():
-    from trainer_core.models import _load_error
+    from trainer_core.hub_errors import checkpoint_load_error as _load_error
 
     error = _load_error(
         "org/x", OSError("org/x is not a valid model identifier"), "tokenizer_name", "tokenizer"

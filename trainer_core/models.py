@@ -14,16 +14,15 @@ this module for :func:`inspect_checkpoint` long before anything is trained.
 from __future__ import annotations
 
 import json
-import math
-import struct
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer_core import assets as builtins
 from trainer_core.assets import BUILTIN_MODELS
 from trainer_core.config import ModelArguments, looks_like_path
-from trainer_core.errors import ConfigError, caused_by
+from trainer_core.errors import ConfigError
+from trainer_core.hub_errors import checkpoint_load_error, hub_offline
+from trainer_core.weights import local_parameter_count, safetensors_parameter_count, weights_problem
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
 FIELD = "model_name_or_path"
 # Files whose presence tells a tokenizer was saved into a folder (fast, WordPiece, BPE, SentencePiece).
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
-# Integer tensors in a safetensors file are buffers (e.g. BERT's position_ids), not trainable parameters.
-_INTEGER_DTYPES = {"BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64"}
 
 
 def checkpoint_kind(name: str) -> str:
@@ -136,76 +133,6 @@ def check_loadable(name: str, path: str, kind: str, config: PretrainedConfig, fi
             raise ConfigError(field, f"{name!r} {problem}; {_COMPLETE}")
 
 
-def weights_problem(folder: Path) -> str | None:
-    """What is wrong with a folder's weights (missing, truncated, not a weights file), or None."""
-    for index_name, reader in (
-        ("model.safetensors.index.json", _safetensors_problem),
-        ("pytorch_model.bin.index.json", _torch_bin_problem),
-    ):
-        index = folder / index_name
-        if index.is_file():
-            try:
-                shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                return f"has a damaged {index_name}"
-            for shard in shards:
-                problem = reader(folder / shard)
-                if problem:
-                    return problem
-            return None
-    for file_name, reader in (
-        ("model.safetensors", _safetensors_problem),
-        ("pytorch_model.bin", _torch_bin_problem),
-    ):
-        if (folder / file_name).is_file():
-            return reader(folder / file_name)
-    return "has a config but no weights (model.safetensors or pytorch_model.bin)"
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    # Layout: 8-byte little-endian header length, a JSON header, then the tensors' bytes back to back;
-    # the largest data_offsets end is where the file must stop.
-    if not path.is_file():
-        return f"lacks the weights shard {path.name} that its index lists"
-    size = path.stat().st_size
-    damaged = f"has a damaged {path.name} (an interrupted download or copy?)"
-    if size < 8:
-        return f"{damaged}: it holds only {size} bytes"
-    with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
-        if 8 + header_len > size:
-            return f"{damaged}: its header claims {header_len} bytes but the file has {size}"
-        try:
-            header = json.loads(f.read(header_len))
-            ends = [info["data_offsets"][1] for key, info in header.items() if key != "__metadata__"]
-        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError):
-            return f"{damaged}: its header is not a safetensors header"
-    expected = 8 + header_len + max(ends, default=0)
-    if size != expected:
-        return f"{damaged}: it is {size} bytes but its header describes {expected}"
-    return None
-
-
-def _torch_bin_problem(path: Path) -> str | None:
-    if not path.is_file():
-        return f"lacks the weights shard {path.name} that its index lists"
-    damaged = f"has a damaged {path.name} (an interrupted download or copy?)"
-    if zipfile.is_zipfile(path):  # torch.save's format since torch 1.6: a zip with a data.pkl inside
-        try:
-            with zipfile.ZipFile(path) as archive:
-                if not any(n.endswith("data.pkl") for n in archive.namelist()):
-                    return f"{damaged}: it is a zip file but not a PyTorch checkpoint"
-        except (zipfile.BadZipFile, OSError):
-            return damaged
-        return None
-    with open(path, "rb") as f:
-        head = f.read(2)
-    # The legacy (pre-1.6) format is a bare pickle, which starts with the PROTO opcode 0x80.
-    if len(head) < 2 or head[0] != 0x80:
-        return f"{damaged}: it is not a PyTorch checkpoint"
-    return None
-
-
 def check_tokenizer_folder(path: Path, name: str, field: str) -> None:
     """A local folder holds tokenizer files (tokenizer.json, vocab.txt, ...)."""
     if not any((path / f).is_file() for f in _TOKENIZER_FILES):
@@ -230,101 +157,6 @@ def _hub_kwargs(model_args: ModelArguments, kind: str) -> dict[str, Any]:
     return kwargs
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def _hub_error(name: str, exc: Exception, field: str, what: str) -> ConfigError | None:
-    """The message for a Hub failure, from the typed ``huggingface_hub`` error under ``exc``, if any."""
-    from huggingface_hub import errors as hub
-    from huggingface_hub.utils import httpx  # the HTTP client the Hub uses, as transformers imports it
-
-    if caused_by(exc, hub.GatedRepoError):  # before RepositoryNotFoundError, its base class
-        return ConfigError(
-            field,
-            f"{what} {name!r} is gated on the Hugging Face Hub; ask for access on "
-            f"https://huggingface.co/{name} and log in (hf auth login), or pick another checkpoint",
-        )
-    if caused_by(exc, hub.RepositoryNotFoundError):
-        return ConfigError(field, _NOT_ON_HUB.format(what=what, name=name))
-    if caused_by(exc, hub.RevisionNotFoundError):
-        return ConfigError(
-            "revision",
-            f"{what} {name!r} has no such revision on the Hugging Face Hub; use a branch, tag or commit id "
-            "that exists (e.g. 'main')",
-        )
-    if caused_by(exc, hub.LocalEntryNotFoundError, hub.OfflineModeIsEnabled, httpx.TransportError):
-        return ConfigError(field, _not_cached(name, what))
-    if caused_by(exc, hub.HFValidationError):
-        return ConfigError(
-            field,
-            f"{name!r} is neither a local folder nor a Hugging Face Hub id ('org/name', letters, digits, "
-            "'-', '_' and '.'); check the spelling or the path",
-        )
-    return None
-
-
-_NOT_ON_HUB = (
-    "no {what} {name!r} on the Hugging Face Hub; check the spelling (e.g. 'bert-base-uncased'), "
-    "or log in (hf auth login) if it is private or gated"
-)
-
-
-def _not_cached(name: str, what: str) -> str:
-    mode = "offline mode is on (HF_HUB_OFFLINE)" if _offline() else "the Hub cannot be reached"
-    return (
-        f"{what} {name!r} is not in the local Hugging Face cache and {mode}; choose a built-in "
-        f"({', '.join(BUILTIN_MODELS)}) or a local save_pretrained folder, or download it into the "
-        "cache on a machine with internet access"
-    )
-
-
-def _load_error(name: str, exc: Exception, field: str, what: str = "checkpoint") -> ConfigError:
-    """Translate a transformers/huggingface_hub loading failure into a message a user can act on.
-
-    The Hub's typed errors first; the message text only where no typed error says what happened
-    (transformers raises plain ``OSError``/``ValueError`` for remote code, unknown architectures and
-    missing weights).
-    """
-    typed = _hub_error(name, exc, field, what)
-    if typed is not None:
-        return typed
-    text = str(exc)
-    lowered = text.lower()
-    if "trust_remote_code" in text:
-        return ConfigError(
-            "trust_remote_code",
-            f"{what} {name!r} runs its own modelling code; turn on trust_remote_code only if you trust "
-            "that repository, or pick another checkpoint",
-        )
-    if "couldn't connect" in lowered or "offline" in lowered or "connection" in lowered:
-        return ConfigError(field, _not_cached(name, what))
-    if "not a valid model identifier" in lowered or "repository not found" in lowered or "404" in text:
-        return ConfigError(field, _NOT_ON_HUB.format(what=what, name=name))
-    if "unrecognized configuration class" in lowered:
-        return ConfigError(
-            field,
-            f"{what} {name!r} cannot classify text: transformers has no sequence-classification model for its "
-            "architecture; choose an encoder checkpoint such as BERT, RoBERTa, DeBERTa or DistilBERT",
-        )
-    if "does not recognize this architecture" in lowered or "should have a `model_type`" in lowered:
-        return ConfigError(
-            field,
-            f"{what} {name!r} has a model type this version of transformers does not know; check its "
-            "config.json or upgrade transformers",
-        )
-    if "no file named" in lowered or "does not appear to have a file named" in lowered:
-        return ConfigError(
-            field,
-            f"{what} {name!r} has a config but no weights (model.safetensors or pytorch_model.bin); point "
-            "to a complete save_pretrained folder",
-        )
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return ConfigError(field, f"could not load {what} {name!r}: {first_line}")
-
-
 def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
     """Load the tokenizer of the run: ``tokenizer_name`` if set, else the checkpoint's own.
 
@@ -346,7 +178,7 @@ def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **_hub_kwargs(model_args, kind))
     except (OSError, ValueError, KeyError) as exc:
-        raise _load_error(name, exc, field, "tokenizer") from exc
+        raise checkpoint_load_error(name, exc, field, "tokenizer") from exc
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -406,7 +238,7 @@ def load_model(
     except ConfigError:
         raise
     except (OSError, ValueError, KeyError) as exc:
-        raise _load_error(name, exc, FIELD) from exc
+        raise checkpoint_load_error(name, exc, FIELD) from exc
     if model.config.pad_token_id is None and model.config.eos_token_id is not None:
         # Decoder classifiers pool the last non-pad token and refuse batches > 1 without a pad id;
         # load_tokenizer pads with EOS in that case, so use the same id here.
@@ -420,42 +252,13 @@ def load_model(
 # --------------------------------------------------------------------------------------------------
 
 
-def safetensors_parameter_count(path: str | Path) -> int:
-    """Number of parameters in a ``.safetensors`` file, read from its JSON header only.
-
-    Args:
-        path: a ``.safetensors`` file.
-    Returns:
-        The total element count of its floating-point tensors (integer buffers left out).
-    """
-    with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_len))
-    return sum(
-        math.prod(info["shape"])
-        for key, info in header.items()
-        if key != "__metadata__" and info.get("dtype") not in _INTEGER_DTYPES
-    )
-
-
-def _local_parameter_count(folder: Path) -> int | None:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return sum(safetensors_parameter_count(folder / shard) for shard in shards)
-    single = folder / "model.safetensors"
-    if single.is_file():
-        return safetensors_parameter_count(single)
-    return None
-
-
 def _hub_parameter_count(repo_id: str, revision: str | None, cache_dir: str | None) -> int | None:
     from huggingface_hub import get_safetensors_metadata, try_to_load_from_cache
 
     cached = try_to_load_from_cache(repo_id, "model.safetensors", cache_dir=cache_dir, revision=revision)
     if isinstance(cached, str):
         return safetensors_parameter_count(cached)
-    if _offline():
+    if hub_offline():
         return None
     # Reads only the headers over HTTP range requests, not the weights.
     metadata = get_safetensors_metadata(repo_id, revision=revision)
@@ -524,7 +327,7 @@ def inspect_checkpoint(name: str, trust_remote_code: bool = False) -> dict[str, 
     except ConfigError as exc:
         info["error"] = exc.message
     except Exception as exc:  # noqa: BLE001 - the dashboard shows the message, never a traceback
-        info["error"] = _load_error(name, exc, FIELD).message
+        info["error"] = checkpoint_load_error(name, exc, FIELD).message
     return info
 
 
@@ -561,7 +364,7 @@ def _parameter_count(name: str, path: str, kind: str, config: PretrainedConfig) 
         elif kind == "hub":
             count = _hub_parameter_count(path, None, None)
         else:
-            count = _local_parameter_count(Path(path))
+            count = local_parameter_count(Path(path))
         if count is None and _has_classification_class(config):
             count = _parameter_count_from_config(config)
         return count

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from trainer_core.weights import weights_problem
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "train.log"
@@ -230,7 +231,6 @@ def checkpoint_problem(path: str | os.PathLike, need_optimizer: bool = True) -> 
     model, the optimizer and scheduler states are present.
     """
     from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
-    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 
     path = Path(path)
     try:
@@ -241,14 +241,7 @@ def checkpoint_problem(path: str | os.PathLike, need_optimizer: bool = True) -> 
         return f"{TRAINER_STATE_NAME} is missing"
     except (OSError, ValueError) as exc:
         return f"{TRAINER_STATE_NAME} is unreadable ({type(exc).__name__})"
-    if (path / SAFE_WEIGHTS_NAME).is_file():
-        problem = _safetensors_problem(path / SAFE_WEIGHTS_NAME)
-    elif (path / SAFE_WEIGHTS_INDEX_NAME).is_file():
-        problem = _sharded_problem(path, path / SAFE_WEIGHTS_INDEX_NAME)
-    elif (path / WEIGHTS_NAME).is_file():
-        problem = None if (path / WEIGHTS_NAME).stat().st_size > 0 else f"{WEIGHTS_NAME} is empty"
-    else:
-        problem = f"no weights file ({SAFE_WEIGHTS_NAME})"
+    problem = weights_problem(path)
     if problem:
         return problem
     if need_optimizer:
@@ -256,39 +249,4 @@ def checkpoint_problem(path: str | os.PathLike, need_optimizer: bool = True) -> 
             file = path / name
             if not file.is_file() or file.stat().st_size == 0:
                 return f"{name} is missing or empty"
-    return None
-
-
-def _sharded_problem(folder: Path, index_file: Path) -> str | None:
-    try:
-        shards = set(json.loads(index_file.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"{index_file.name} is unreadable"
-    for shard in sorted(shards):
-        problem = _safetensors_problem(folder / shard)
-        if problem:
-            return problem
-    return None
-
-
-def _safetensors_problem(file: Path) -> str | None:
-    """Check the safetensors header (8-byte length, JSON) and that the file holds every byte it declares."""
-    try:
-        size = file.stat().st_size
-        with open(file, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                return f"{file.name} is truncated (no header)"
-            (n,) = struct.unpack("<Q", head)
-            if n > size - 8:
-                return f"{file.name} is truncated (header)"
-            header = json.loads(fh.read(n))
-    except FileNotFoundError:
-        return f"{file.name} is missing"
-    except (OSError, ValueError) as exc:
-        return f"{file.name} has an unreadable header ({type(exc).__name__})"
-    ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
-    expected = 8 + n + max(ends, default=0)
-    if size != expected:
-        return f"{file.name} holds {size} bytes, its header declares {expected}"
     return None
