@@ -7,6 +7,10 @@ dashboard) imports from here only; ruff's TID251 enforces it.
 
 Heavy layers (checkpoints, data, inference: the ones that load torch, transformers or datasets when
 used) are imported on first use of their names, so ``import trainer_core`` stays as cheap as the store.
+
+Layers, imports pointing one way (``config`` <- ``data``/``models`` <- ``runs``; ``tracking`` a leaf):
+``errors``, ``assets`` (built-ins), ``weights`` (are saved weights whole), ``hub_errors``, ``models``,
+``metrics``, ``inference``, then the sub-packages ``config/``, ``data/``, ``tracking/``, ``runs/``, ``cli/``.
 """
 
 from __future__ import annotations

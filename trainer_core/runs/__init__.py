@@ -1,4 +1,10 @@
-"""Running a config: the launcher (start, supervise, stop, resume, delete), the worker process that
-trains, the callback that records it, the pre-launch check, and the layout of a run's folder.
-Builds on ``config``, ``data``, ``models`` and ``tracking``; nothing below imports it.
+"""Running a config. Builds on ``config``, ``data``, ``models`` and ``tracking``; nothing below imports it.
+
+- ``launcher``: start, supervise, stop, resume, delete; each start an attempt claimed in one transaction.
+- ``worker``: the process that trains one attempt (run_glue's order) and records how it ended.
+- ``callback``: the ``TrainerCallback`` that writes every logged number, beats, and stops on request.
+- ``preflight``: what must hold before a worker is spawned (checkpoint, tokenizer, data, lengths).
+- ``folder``: ``RunFolder``, the one owner of a run folder's files; which checkpoints are complete.
+- ``home``: the runs folder and its store, checked usable and consistent.
+- ``rebuild``: the store recovered from the run folders when it is damaged or lost.
 """

@@ -3,5 +3,8 @@ the engine but ``errors``.
 
 - ``status``: ``RunStatus``, progress and ETA of a run row, which metrics are better when lower.
 - ``store``: ``MetricsStore``, runs, metric points and events in one database shared by every process.
+- ``schema``: the tables, their version (``PRAGMA user_version``) and the migrations applied at open,
+  and the damage check that turns a broken file into ``StoreDamagedError``.
+- ``series``: the reads of metric series (downsampled from the rollups, last and best points).
 - ``rollups``: the per-bucket min/max tables that make long series cheap to downsample.
 """
