@@ -338,14 +338,19 @@ def damage(path, how: str) -> None:
         raise ValueError(how)
 
 
-@pytest.mark.parametrize("how", ["junk header", "truncated", "junk pages"])
-def test_a_damaged_file_is_reported_by_name_with_what_to_do(tmp_path, how):
-    path = tmp_path / "metrics.db"
+def store_with_points(path):
+    """A closed store file of 20,000 points, every page written back from the WAL."""
     store = MetricsStore(path)
     run_id = store.create_run("r", {})
     store.log_points([(run_id, "loss", i, None, float(i), 0.0) for i in range(20_000)])
     store.checkpoint()
     store.close()
+    return path
+
+
+@pytest.mark.parametrize("how", ["junk header", "truncated", "junk pages"])
+def test_a_damaged_file_is_reported_by_name_with_what_to_do(tmp_path, how):
+    path = store_with_points(tmp_path / "metrics.db")
     damage(path, how)
     with pytest.raises(StoreDamagedError) as info:
         MetricsStore(path)
@@ -355,12 +360,7 @@ def test_a_damaged_file_is_reported_by_name_with_what_to_do(tmp_path, how):
 
 def test_damage_found_after_open_is_reported_the_same_way(tmp_path):
     # Past the quick_check size limit, damage inside the file surfaces at the first query that meets it.
-    path = tmp_path / "metrics.db"
-    store = MetricsStore(path)
-    run_id = store.create_run("r", {})
-    store.log_points([(run_id, "loss", i, None, float(i), 0.0) for i in range(20_000)])
-    store.checkpoint()
-    store.close()
+    path = store_with_points(tmp_path / "metrics.db")
     damage(path, "junk pages")
     big_file_store = MetricsStore(path, quick_check_max_bytes=0)
     with pytest.raises(StoreDamagedError):
