@@ -338,10 +338,13 @@ def damage(path, how: str) -> None:
         raise ValueError(how)
 
 
+RUN = "20260101-000000-aaaaaa"
+
+
 def store_with_points(path):
     """A closed store file of 20,000 points, every page written back from the WAL."""
     store = MetricsStore(path)
-    run_id = store.create_run("r", {})
+    run_id = store.create_run("r", {}, run_id=RUN)
     store.log_points([(run_id, "loss", i, None, float(i), 0.0) for i in range(20_000)])
     store.checkpoint()
     store.close()
@@ -364,7 +367,7 @@ def test_damage_found_after_open_is_reported_the_same_way(tmp_path):
     damage(path, "junk pages")
     big_file_store = MetricsStore(path, quick_check_max_bytes=0)
     with pytest.raises(StoreDamagedError):
-        big_file_store.get_series(run_id, "loss")
+        big_file_store.get_series(RUN, "loss")
 
 
 def test_an_empty_file_is_a_new_store(tmp_path):
