@@ -15,11 +15,13 @@ from trainer_core.runs.launcher import Launcher
 
 
 def cli(*args, home: Path, check=True, timeout=300):
+    """``python -m trainer_core ARGS`` on ``home``, with no terminal on stdin (as CI and cron have)."""
     env = {**os.environ, "TRAINER_CORE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "trainer_core", *args],
         env=env,
         cwd=REPO,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         check=check,

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, tiny_config, tmpfs
+from tests.test_cli import cli
 from tests.test_launcher import wait_for
 from trainer_core.config import config_from_dict, save_config
 from trainer_core.errors import RunStateError
@@ -41,19 +42,6 @@ def training(launcher: Launcher, run_id: str, past_step: int = 0) -> None:
             (run := launcher.store.get_run(run_id))["status"] == RUNNING and (run["step"] or 0) > past_step
         ),
         what=f"run {run_id} to train past step {past_step}",
-    )
-
-
-def cli(*args, home, stdin=subprocess.DEVNULL):
-    env = {**os.environ, "TRAINER_CORE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "trainer_core", *args],
-        env=env,
-        cwd=REPO,
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 
@@ -206,7 +194,7 @@ def test_full_disk_records_no_space_not_a_kill(small_disk):
     watched = launcher.launch(long_run())  # supervised by this launcher's thread
     config_file = small_disk.parent / "long.yaml"
     save_config(config_from_dict(long_run()), config_file)
-    unwatched = cli("launch", str(config_file), home=home).stdout.strip()  # nobody supervises it
+    unwatched = cli("launch", str(config_file), home=home, check=False).stdout.strip()  # nobody supervises it
     training(launcher, watched)
     training(launcher, unwatched)
     pids = [launcher.store.get_run(r)["pid"] for r in (watched, unwatched)]
@@ -288,7 +276,7 @@ def test_out_of_memory_error_says_what_to_do():
 
 def test_delete_without_yes_and_without_a_terminal_says_pass_yes(launcher):
     run_id = launcher.store.create_run("keep", tiny_config(), run_dir=str(launcher.home / "keep"))
-    out = cli("delete", run_id, home=launcher.home)
+    out = cli("delete", run_id, home=launcher.home, check=False)
     assert out.returncode != 0 and "--yes" in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert launcher.store.has_run(run_id)
 
@@ -308,10 +296,10 @@ def test_resume_after_the_checkpoints_were_deleted_needs_a_confirmation(launcher
         launcher.resume(run_id)
     assert launcher.resume_plan(run_id)["checkpoints_lost"]
     assert store.get_run(run_id)["status"] == FAILED and store.count_points(run_id) == 1  # untouched
-    out = cli("resume", run_id, home=launcher.home)
+    out = cli("resume", run_id, home=launcher.home, check=False)
     assert out.returncode == 2 and "--from-scratch" in out.stderr, out.stderr
 
-    out = cli("resume", run_id, "--from-scratch", home=launcher.home)
+    out = cli("resume", run_id, "--from-scratch", home=launcher.home, check=False)
     assert out.returncode == 0, out.stderr
     run = launcher.wait(run_id, timeout=240)
     assert run["status"] == COMPLETED, (run["error"], launcher.log_tail(run_id))
