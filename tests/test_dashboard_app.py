@@ -7,6 +7,7 @@ the one test that presses Start (its worker is killed at once).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -255,6 +256,12 @@ def test_no_pages_folder_beside_the_entry_file():
     assert not (Path(APP).parent / "pages").exists()
 
 
+def _latest_loss(run_id: str) -> float:
+    """The last point of a run's loss series, read straight from the store the fixture wrote."""
+    store = MetricsStore(f"sqlite:///{Path(os.environ['TRAINER_CORE_HOME']) / 'metrics.db'}")
+    return float(store.get_series(run_id, "loss")["value"].iloc[-1])
+
+
 def test_run_page_for_each_status(populated):
     running = open_page("views/run.py", run=populated[RUNNING])
     assert running.title[0].value == "running-run"
@@ -274,6 +281,12 @@ def test_run_page_for_each_status(populated):
     done = open_page("views/run.py", run=populated[COMPLETED])
     metrics = {m.label: m.value for m in done.metric}
     assert metrics["Accuracy"] == "0.8300" and metrics["Best eval accuracy"] == "0.8300"
+    # "Train loss" is where the loss chart ends, the latest logged point; Trainer's summary train_loss
+    # (0.31 in the fixture) is the run's average and is labelled so.
+    assert metrics["Train loss"] == f"{_latest_loss(populated[COMPLETED]):.4f}" != "0.3100"
+    assert metrics["Avg train loss"] == "0.3100"
+    running_metrics = {m.label: m.value for m in running.metric}
+    assert running_metrics["Train loss"] == f"{_latest_loss(populated[RUNNING]):.4f}"
     assert [t.label for t in done.tabs] == [
         "Confusion matrix",
         "Predictions",

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -216,6 +217,45 @@ def test_integer_labels_keep_their_value_as_class_id():
     assert encoding.names == ["0", "1"] and encoding.train_ids == [1, 0, 1, 1]
     # Whole numbers from a float column (NaN elsewhere) or from text are integers too.
     assert cast_labels([1.0, 0.0, 2.0], ["2"]).validation_ids == [2]
+
+
+def test_one_number_written_differently_is_one_class():
+    encoding = cast_labels(
+        [1, 1.0, "1", " 1.0 ", np.int64(0), np.float64(0.0), "0.00"], [np.float32(1.0), "0"]
+    )
+    assert encoding.names == ["0", "1"] and encoding.train_ids == [1, 1, 1, 1, 0, 0, 0]
+    assert encoding.validation_ids == [1, 0] and encoding.notes == []
+    # A number that is not whole, written as text, is not rounded into a neighbouring class.
+    assert cast_labels(["1", "0.5", "1.0"]).names == ["0.5", "1"]
+
+
+def test_numbers_mixed_with_words_are_accepted_with_a_note():
+    encoding = cast_labels([1, "1.0", 0, "yes"])
+    assert encoding.names == ["0", "1", "yes"] and encoding.train_ids == [1, 1, 0, 2]
+    assert len(encoding.notes) == 1 and "0, 1, 'yes'" in encoding.notes[0]
+
+
+def test_float_and_integer_label_files_give_the_same_classes(tmp_path):
+    # pandas reads the first file's labels as floats (1.0, 0.0, 1.0), the second's as ints.
+    floats, ints = tmp_path / "train.csv", tmp_path / "dev.csv"
+    floats.write_text("text,label\na,1.0\nb,0.0\nc,1.0\nd,\n")
+    ints.write_text("text,label\ne,1\nf,0\n")
+    assert load_table(floats)["label"].dtype == "float64"
+    preview = preview_dataset(file_args(floats, ints))
+    assert preview["ok"] and preview["label_counts"] == {"0": 1, "1": 2} and preview["n_validation"] == 2
+    assert not any("mixes" in n for n in preview["notes"])
+    swapped = preview_dataset(file_args(ints, floats))
+    assert swapped["ok"] and swapped["label_counts"] == {"0": 1, "1": 1}
+
+
+def test_a_label_file_mixing_numbers_and_words_shows_a_note_in_the_preview(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("text,label\na,1\nb,1.0\nc,0\nd,yes\ne,yes\nf,0\n")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\ng,1\nh,yes\n")
+    preview = preview_dataset(file_args(path, dev))
+    assert preview["ok"] and preview["label_counts"] == {"0": 2, "1": 2, "yes": 2}
+    assert any("mixes numbers and text" in n and "'yes'" in n for n in preview["notes"])
 
 
 def test_integer_labels_that_skip_values_are_numbered_in_order():

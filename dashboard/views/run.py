@@ -136,7 +136,6 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
         text = f"{status_label(run['status'])} · {step_text}{epoch_text}"
     st.progress(float(prog["fraction"] or 0.0), text=text)
     best = data.best_metrics(run)
-    last = data.last_metrics(run) if run["status"] != RunStatus.COMPLETED else {}
     c = st.columns(5)
     if run["status"] in ACTIVE_STATUSES:
         c[0].metric("Elapsed", format_duration(prog["elapsed_s"]))
@@ -144,11 +143,15 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
     else:
         c[0].metric("Duration", format_duration(prog["elapsed_s"]))
         c[1].metric("Steps", f"{prog['step']:,}")
-    loss = (last.get("loss") or {}).get("value")
-    summary = run.get("summary") or {}
-    if loss is None:
-        loss = summary.get("train_loss")
-    c[2].metric("Train loss", "—" if loss is None else f"{loss:.4f}")
+    # The latest logged loss, where the loss chart ends; Trainer's summary ``train_loss`` is the average
+    # over the whole run, a different number, so it is only ever shown as "Avg train loss".
+    latest = data.last_metrics(run).get("loss")
+    if latest is not None:
+        c[2].metric("Train loss", f"{latest['value']:.4f}", help=f"Latest logged, at step {latest['step']}")
+    elif (avg := (run.get("summary") or {}).get("train_loss")) is not None:
+        c[2].metric("Avg train loss", f"{avg:.4f}", help="Average over the run (no loss points recorded)")
+    else:
+        c[2].metric("Train loss", "—")
     for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, "Best eval F1")):
         point = best.get(key)
         if point:

@@ -21,13 +21,15 @@ def render_outcome(run: dict) -> None:
     summary = run.get("summary") or {}
     final = summary.get("final_metrics") or {}
     st.subheader("Outcome")
-    c = st.columns(6)
+    c = st.columns(7)
     c[0].metric("Accuracy", _fmt(final.get(ACCURACY)))
     c[1].metric("F1", _fmt(final.get(F1)))
     c[2].metric("Eval loss", _fmt(final.get("eval_loss")))
-    c[3].metric("Train time", format_duration(summary.get("train_runtime")))
-    c[4].metric("Samples / s", _fmt(summary.get("train_samples_per_second"), ".1f"))
-    c[5].metric("Rows (train / val)", f"{summary.get('n_train', '—')} / {summary.get('n_validation', '—')}")
+    # Trainer's train_loss is the mean over every step; the status row's "Train loss" is the last one.
+    c[3].metric("Avg train loss", _fmt(summary.get("train_loss")), help="Mean training loss over the run")
+    c[4].metric("Train time", format_duration(summary.get("train_runtime")))
+    c[5].metric("Samples / s", _fmt(summary.get("train_samples_per_second"), ".1f"))
+    c[6].metric("Rows (train / val)", f"{summary.get('n_train', '—')} / {summary.get('n_validation', '—')}")
     tabs = st.tabs(
         ["Confusion matrix", "Predictions", "Try the model", "Checkpoints & download"], key="run.tabs"
     )

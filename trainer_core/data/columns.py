@@ -9,7 +9,7 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -245,20 +245,23 @@ class LabelEncoding:
     names: list[str]
     train_ids: list[int]
     validation_ids: list[int] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+# "3", "+3", "3.0" and "3.00" are the class 3: a column read as text (a JSON file, a CSV column with one
+# stray word) must not make "1" and "1.0" two classes.
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+(?:\.0*)?")
 
 
 def _normalise_label(value: Any, field_name: str) -> int | str:
-    """A label as an int (whole numbers, also "3" or 3.0) or a stripped string."""
+    """A label as an int (whole numbers, also "3", "3.0" or 3.0) or a stripped string."""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        return int(text) if _INTEGER.fullmatch(text) else text
+        return int(text.partition(".")[0]) if _WHOLE_NUMBER.fullmatch(text) else text
     if isinstance(value, (float, np.floating)):
         if float(value).is_integer():
             return int(value)
@@ -289,10 +292,12 @@ def cast_labels(
         class_names: the source's class names when the labels are already ClassLabel ids.
         validation_field: the config field to blame for a validation label that training lacks.
     Returns:
-        A :class:`LabelEncoding`.
+        A :class:`LabelEncoding`; its ``notes`` warn of a column that mixes numbers and text (accepted:
+        the preview and the run's data stats show the note).
     Raises:
         ConfigError: fewer than 2 classes, a non-integer number, or an unknown validation label.
     """
+    notes: list[str] = []
     if class_names is not None:
         names = [str(n) for n in class_names]
         ids = [int(v) for v in train_labels]
@@ -305,6 +310,7 @@ def cast_labels(
     else:
         train_values = [_normalise_label(v, "label_column") for v in train_labels]
         if not all(isinstance(v, int) for v in train_values):
+            notes.extend(_mixed_label_note(train_values))
             train_values = [str(v) for v in train_values]
         # ints sort numerically, strings alphabetically: both give a stable, documented class order
         classes = sorted(set(train_values))
@@ -333,7 +339,21 @@ def cast_labels(
             f"the training data has {len(present)} class ({only}); a classifier needs at least 2 — check "
             "label_column or add rows of the other classes",
         )
-    return LabelEncoding(names, ids, val_ids)
+    return LabelEncoding(names, ids, val_ids, notes)
+
+
+def _mixed_label_note(values: Sequence[int | str]) -> list[str]:
+    """A warning when a label column holds both numbers and words: accepted, but likely a data error."""
+    numbers = sorted({v for v in values if isinstance(v, int)})
+    words = sorted({v for v in values if isinstance(v, str)})
+    if not numbers or not words:
+        return []
+    shown = [str(n) for n in numbers[:5]] + [repr(w) for w in words[:5]]
+    more = len(numbers) + len(words) - len(shown)
+    return [
+        f"the label column mixes numbers and text ({', '.join(shown)}{f', … {more} more' if more else ''}); "
+        "each distinct value is its own class, named by its text — check label_column if that is not meant"
+    ]
 
 
 def label_counts(ids: Sequence[int], names: Sequence[str]) -> dict[str, int]:

@@ -243,7 +243,7 @@ def _normalise(raw: RawData, data_args: DataArguments) -> _Normalised:
         "dropped_train": train_dropped,
         "dropped_validation": val_dropped,
         "validation_source": "carved" if raw.validation is None else raw.validation_field,
-        "notes": list(raw.notes),
+        "notes": list(raw.notes) + encoding.notes,
     }
     if train_dropped or val_dropped:
         dropped = train_dropped + val_dropped
