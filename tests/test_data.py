@@ -141,11 +141,69 @@ def test_malformed_files_say_what_is_wrong(tmp_path, name, content, expected):
     assert expected in info.value.message
 
 
-def test_non_utf8_file_is_reported(tmp_path):
-    path = tmp_path / "latin.csv"
-    path.write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match="UTF-8"):
-        load_table(path)
+# Excel on Western Windows saves "CSV" as cp1252: curly quotes, the euro sign and accents outside latin-1.
+LEGACY_TEXTS = ["caf\u00e9 au lait", "na\u00efve \u201cquoted\u201d plot", "\u20ac5 and it\u2019s worth it"]
+
+
+def test_cp1252_csv_is_read_and_the_encoding_named(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        ("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(LEGACY_TEXTS))).encode("cp1252")
+    )
+    notes: list[str] = []
+    frame = load_table(path, notes=notes)
+    assert frame["text"].tolist() == LEGACY_TEXTS
+    assert notes == ["excel.csv was read as cp1252 (not UTF-8)"]
+
+
+def test_latin1_tsv_is_read_and_the_encoding_named(tmp_path):
+    texts = ["caf\u00e9 au lait", "na\u00efve plot", "d\u00e9j\u00e0 vu, \u00bd good"]
+    path = tmp_path / "old.tsv"
+    path.write_bytes(
+        ("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts))).encode("latin-1")
+    )
+    notes: list[str] = []
+    frame = load_table(path, "validation_file", notes)
+    assert frame["text"].tolist() == texts
+    # cp1252 reads every printable latin-1 character the same; the note names what was used.
+    assert notes == ["old.tsv was read as cp1252 (not UTF-8)"]
+
+
+def test_utf16_tsv_with_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "unicode.txt"  # Excel's "Unicode Text" export
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t1\n" for t in LEGACY_TEXTS), encoding="utf-16")
+    notes: list[str] = []
+    assert load_table(path, notes=notes)["text"].tolist() == LEGACY_TEXTS
+    assert len(notes) == 1 and "utf_16" in notes[0]
+
+
+def test_utf8_file_gets_no_encoding_note(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\n" + "".join(f"{t},1\n" for t in LEGACY_TEXTS), encoding="utf-8-sig")
+    notes: list[str] = []
+    assert load_table(path, notes=notes)["text"].tolist() == LEGACY_TEXTS
+    assert notes == []
+
+
+def test_binary_file_named_csv_is_still_rejected(tmp_path):
+    path = tmp_path / "picture.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x81" * 50)
+    notes: list[str] = []
+    with pytest.raises(ConfigError, match="binary data.*UTF-8") as info:
+        load_table(path, notes=notes)
+    assert info.value.field == "train_file"
+    assert notes == []
+
+
+def test_encoding_note_reaches_the_preview(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        ("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(LEGACY_TEXTS * 10))).encode("cp1252")
+    )
+    preview = preview_dataset(DataArguments(train_file=str(path)))
+    assert preview["ok"], preview["error"]
+    assert "excel.csv was read as cp1252 (not UTF-8)" in preview["notes"]
+    assert preview["head"]["text"].tolist()[:3] == LEGACY_TEXTS
 
 
 # --------------------------------------------------------------------------------------------------

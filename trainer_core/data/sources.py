@@ -46,11 +46,14 @@ def load_raw_data(data_args: DataArguments) -> RawData:
         ConfigError: on the field at fault.
     """
     if data_args.train_file:
-        train = load_table(data_args.train_file, "train_file")
+        notes: list[str] = []
+        train = load_table(data_args.train_file, "train_file", notes)
         validation = (
-            load_table(data_args.validation_file, "validation_file") if data_args.validation_file else None
+            load_table(data_args.validation_file, "validation_file", notes)
+            if data_args.validation_file
+            else None
         )
-        return RawData(train, validation, validation_field="validation_file")
+        return RawData(train, validation, validation_field="validation_file", notes=notes)
     name = (data_args.dataset_name or "").strip()
     if not name:
         raise ConfigError(
