@@ -422,3 +422,9 @@ def delete(run_id: str) -> None:
 def rename(run_id: str, name: str) -> None:
     get_launcher().rename(run_id, name)
     _runs_changed()
+
+
+def annotate(run_id: str, note: str, tags: list[str]) -> None:
+    """Set a run's note and tags (the engine normalises the tags). Raises ConfigError for a bad tag."""
+    get_launcher().annotate(run_id, note=note, tags=tags)
+    _runs_changed()

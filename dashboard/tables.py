@@ -196,7 +196,8 @@ def run_labels(runs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 def filter_runs(
     runs: Iterable[Mapping[str, Any]], statuses: Iterable[str] | None = None, query: str = ""
 ) -> list:
-    """Runs in one of ``statuses`` (all when empty) whose name, id, checkpoint or dataset match every word."""
+    """Runs in one of ``statuses`` (all when empty) whose name, id, note, tags, checkpoint or dataset match
+    every word."""
     wanted = set(statuses or [])
     words = [w for w in (query or "").lower().split() if w]
     out = []
@@ -210,9 +211,12 @@ def filter_runs(
                 run["name"],
                 run["id"],
                 run["status"],
+                run.get("note"),
+                *(run.get("tags") or []),
                 cfg.get("model_name_or_path"),
                 dataset_label(cfg),
             )
+            if x is not None  # a missing checkpoint or note is not the word "None"
         ).lower()
         if all(w in haystack for w in words):
             out.append(run)
@@ -247,6 +251,7 @@ def runs_table(
                 "id": run["id"],
                 "Name": run["name"],
                 "Status": status_label(run["status"]),
+                "Tags": ", ".join(run.get("tags") or []),
                 "Progress": None if fraction is None else float(min(max(fraction, 0.0), 1.0)),
                 "ETA": format_eta(prog.get("eta_s"), run["status"], bool(prog.get("estimating"))),
                 "Checkpoint": short_checkpoint(cfg.get("model_name_or_path")),
@@ -271,6 +276,7 @@ def runs_table(
         "Best F1",
         "Checkpoint",
         "Dataset",
+        "Tags",
         "LR",
         "Epochs",
         "Batch",

@@ -408,6 +408,29 @@ def test_runs_page_actions_rename_stop_delete(own_runs, runs_home):
     assert not at.exception
 
 
+def test_note_and_tags_saved_on_the_run_page_are_found_by_the_runs_search(own_runs, runs_home):
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    run_id = own_runs[STOPPED]
+    at = open_page("views/run.py", run=run_id)
+    at.text_input(key=f"run.tags.{run_id}").input("x" * 41)
+    button(at, "run.annotate").click().run()
+    assert "at most 40" in texts(at.error) and store.get_run(run_id)["tags"] == []
+
+    at.text_area(key=f"run.note.{run_id}").input("Stopped early: the LR was too high")
+    at.text_input(key=f"run.tags.{run_id}").input(" LR-sweep, baseline,, lr-sweep ")
+    button(at, "run.annotate").click().run()
+    assert not at.exception
+    saved = store.get_run(run_id)
+    assert (saved["note"], saved["tags"]) == ("Stopped early: the LR was too high", ["LR-sweep", "baseline"])
+
+    at.switch_page("views/runs.py").run()
+    at.text_input(key="runs.search").input("lr-sweep").run()
+    table = next(d.value for d in at.dataframe if "Tags" in d.value.columns)
+    assert table.index.tolist() == [run_id] and table.loc[run_id, "Tags"] == "LR-sweep, baseline"
+    at.text_input(key="runs.search").input("too high").run()
+    assert next(d.value for d in at.dataframe if "Tags" in d.value.columns).index.tolist() == [run_id]
+
+
 def test_clone_prefills_the_new_run_form(own_runs):
     at = open_page()
     at.selectbox(key="runs.selected").set_value(own_runs[RUNNING]).run()

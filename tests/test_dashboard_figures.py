@@ -246,6 +246,19 @@ def test_filter_runs_by_status_and_words():
     assert tb.filter_runs(runs, ["queued"]) == []
 
 
+def test_filter_runs_matches_note_and_tags():
+    runs = [
+        run("1", "bert-sst2", "completed", note="Baseline before the LR sweep", tags=["Baseline", "sst2"]),
+        run("2", "minilm", "completed", note=None, tags=[]),
+        run("3", "old-run", "completed"),  # a run dict without the keys (an older engine) still filters
+    ]
+    assert [r["id"] for r in tb.filter_runs(runs, None, "baseline")] == ["1"]
+    assert [r["id"] for r in tb.filter_runs(runs, None, "lr SWEEP")] == ["1"]
+    assert [r["id"] for r in tb.filter_runs(runs, None, "sst2 bert")] == ["1"]
+    assert [r["id"] for r in tb.filter_runs(runs, None, "")] == ["1", "2", "3"]
+    assert tb.filter_runs(runs, None, "none") == []  # an empty note is not the word "None"
+
+
 def test_runs_table_columns_and_values():
     runs = [
         run(
@@ -259,7 +272,7 @@ def test_runs_table_columns_and_values():
                 "model_name_or_path": "builtin:minilm-l6",
             },
         ),
-        run("b", "second", "completed", started_at=1000.0, finished_at=1300.0),
+        run("b", "second", "completed", started_at=1000.0, finished_at=1300.0, tags=["sweep", "v2"]),
         run("c", "third", "running", started_at=1090.0),
     ]
     table = tb.runs_table(
@@ -274,6 +287,7 @@ def test_runs_table_columns_and_values():
     assert table.loc["b", "Duration"] == "5m 00s" and table.loc["b", "ETA"] == "—"
     assert table.loc["a", "Status"].endswith("running")
     assert table.loc["c", "ETA"] == "estimating…"
+    assert table.loc["b", "Tags"] == "sweep, v2" and table.loc["a", "Tags"] == ""
 
 
 def test_rank_runs_orders_by_metric_direction_and_puts_missing_last():

@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.conftest import tiny_config
 from trainer_core.config import config_from_dict, load_config
-from trainer_core.errors import ConfigError, RunStateError
+from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 from trainer_core.runs.launcher import Launcher
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
 
@@ -187,3 +187,28 @@ def test_log_tail_reads_only_the_end(launcher):
     assert launcher.log_tail(run_id, lines=5000) == "".join(lines[-5000:])
     (folder / "train.log").write_text("short\n")
     assert launcher.log_tail(run_id, lines=10) == "short\n"
+
+
+def test_annotate_normalises_tags_and_refuses_bad_ones(launcher):
+    run_id = launcher.store.create_run("annotated", {})
+    launcher.annotate(
+        run_id, note="  first try  ", tags=[" baseline", "LR-sweep", "", "lr-sweep", "Baseline "]
+    )
+    run = launcher.store.get_run(run_id)
+    assert (run["note"], run["tags"]) == ("first try", ["baseline", "LR-sweep"])
+    launcher.annotate(run_id, tags=["other"])  # note=None leaves the note as it was
+    assert (launcher.store.get_run(run_id)["note"], launcher.store.get_run(run_id)["tags"]) == (
+        "first try",
+        ["other"],
+    )
+    for bad, words in ((["a,b"], "comma"), (["x" * 41], "at most 40"), ("one string", "list")):
+        with pytest.raises(ConfigError, match=words) as info:
+            launcher.annotate(run_id, tags=bad)
+        assert info.value.field == "tags"
+    launcher.annotate(run_id, note="", tags=[])
+    run = launcher.store.get_run(run_id)
+    assert (run["note"], run["tags"]) == (None, [])
+    with pytest.raises(RunNotFoundError):
+        launcher.annotate("no-such-run", note="x")
+    with pytest.raises(RunNotFoundError):
+        launcher.annotate("no-such-run")

@@ -262,25 +262,51 @@ def test_a_store_written_before_versioning_upgrades_in_place(tmp_path):
     assert [r["id"] for r in MetricsStore(path).list_runs()] == [new, "r0"]
 
 
+def test_a_version_1_store_gains_notes_and_tags_and_keeps_its_runs(tmp_path):
+    path = str(tmp_path / "metrics.db")
+    schema.open_database(path, 5.0, migrations=schema.MIGRATIONS[:1]).close()  # as version 1 left it
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO runs (id, name, status, config, created_at) VALUES ('r1', 'v1 run', 'completed', '{}', 1.0)"
+        )
+    store = MetricsStore(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS) >= 2
+    run = store.get_run("r1")
+    assert (run["name"], run["status"], run["note"], run["tags"]) == ("v1 run", COMPLETED, None, [])
+    store.update_run("r1", note="a note", tags=["baseline", "lr-sweep"])
+    run = MetricsStore(path).get_run("r1")
+    assert (run["note"], run["tags"]) == ("a note", ["baseline", "lr-sweep"])
+
+
+def test_note_and_tags_round_trip(store):
+    run_id = store.create_run("first", {})
+    assert (store.get_run(run_id)["note"], store.get_run(run_id)["tags"]) == (None, [])
+    store.update_run(run_id, note="héllo\nsecond line", tags=["Ünïcode", "b"])
+    assert [(r["note"], r["tags"]) for r in store.list_runs()] == [("héllo\nsecond line", ["Ünïcode", "b"])]
+    store.update_run(run_id, tags=[])
+    assert store.get_run(run_id)["tags"] == []
+
+
 def test_migrations_run_once_each_in_order_and_a_failing_one_changes_nothing(tmp_path):
     path = str(tmp_path / "metrics.db")
     write_v0_store(path)
     calls = []
 
-    def v2_owner(conn):  # what the next schema change will look like: one function appended
-        calls.append("v2")
+    def next_owner(conn):  # what the next schema change will look like: one function appended
+        calls.append("next")
         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
-    def v3_broken(conn):
+    def then_broken(conn):
         conn.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("migration bug")
 
-    migrations = (*schema.MIGRATIONS, v2_owner)
+    migrations = (*schema.MIGRATIONS, next_owner)
     schema.open_database(path, 5.0, migrations=migrations).close()
     schema.open_database(path, 5.0, migrations=migrations).close()
-    assert calls == ["v2"]
+    assert calls == ["next"]
     with pytest.raises(RuntimeError, match="migration bug"):
-        schema.open_database(path, 5.0, migrations=(*migrations, v3_broken))
+        schema.open_database(path, 5.0, migrations=(*migrations, then_broken))
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations)
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchall()

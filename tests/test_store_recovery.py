@@ -50,9 +50,9 @@ def home_copy(trained_home, tmp_path, monkeypatch):
     """A private copy of the trained runs folder (tests damage its store); returns (home, ids, original)."""
     home, ids = trained_home
     copy = tmp_path / "runs"
-    shutil.copytree(home, copy)
-    for suffix in ("-wal", "-shm"):
-        (copy / f"metrics.db{suffix}").unlink(missing_ok=True)  # checkpointed: the file holds everything
+    # Checkpointed: the file holds everything. Skipping the log files (not copying, then deleting them)
+    # also avoids a race: the previous test's store, garbage-collected mid-copy, removes its -wal file.
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("metrics.db-wal", "metrics.db-shm"))
     monkeypatch.setenv("TRAINER_CORE_HOME", str(copy))
     monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
     return copy, ids, MetricsStore(home / "metrics.db")

@@ -75,6 +75,32 @@ def render_header(run: dict) -> None:
         f"dataset `{dataset_label(cfg)}` · created {format_timestamp(run.get('created_at'))} · id `{run['id']}`"
         + (f" · attempt {run['attempt'] + 1}" if run.get("attempt") else "")
     )
+    if run.get("tags"):
+        row = st.container(horizontal=True, gap="small")
+        for tag in run["tags"]:
+            row.badge(tag, color="blue")
+    if run.get("note"):
+        st.markdown(run["note"])
+    render_annotations(run)
+
+
+def render_annotations(run: dict) -> None:
+    """Edit the run's note and tags (searchable on the Runs page). Keys carry the run id, so another run's
+    text is never shown in this one's fields."""
+    run_id = run["id"]
+    with st.expander("Note & tags", icon=":material/sell:"):
+        note = st.text_area(
+            "Note", value=run.get("note") or "", key=f"run.note.{run_id}", placeholder="What this run tried"
+        )
+        tags = st.text_input(
+            "Tags",
+            value=", ".join(run.get("tags") or []),
+            key=f"run.tags.{run_id}",
+            placeholder="baseline, lr-sweep",
+            help="Separated by commas.",
+        )
+        if st.button("Save", key="run.annotate", icon=":material/save:"):
+            act(data.annotate, run_id, "Note and tags saved", note, tags.split(","))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -41,7 +41,10 @@ def render_filters() -> None:
         format_func=status_label,
     )
     c2.text_input(
-        "Search", key="runs.search", placeholder="name, id, checkpoint or dataset", persist_state="session"
+        "Search",
+        key="runs.search",
+        placeholder="name, id, note, tag, checkpoint or dataset",
+        persist_state="session",
     )
 
 
@@ -68,6 +71,7 @@ def render_table() -> None:
         column_config={
             "Name": st.column_config.TextColumn("Name", width=120, pinned=True),
             "Status": st.column_config.TextColumn("Status", width=90),
+            "Tags": st.column_config.TextColumn("Tags", width=90),
             "Progress": st.column_config.ProgressColumn(
                 "Progress", min_value=0.0, max_value=1.0, format="percent", width=85
             ),

@@ -13,11 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
+from trainer_core.runs.annotations import normalize_tags
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.runs.worker import EXIT_NO_SPACE
@@ -386,6 +388,23 @@ class Launcher:
 
             raise ConfigError("run_name", "a run name cannot be empty")
         self.store.rename_run(run_id, name)
+
+    def annotate(self, run_id: str, note: str | None = None, tags: Iterable[str] | None = None) -> None:
+        """Set a run's free-text note and its tags; ``None`` leaves one as it is, ``""`` or ``[]`` clears it.
+
+        Raises:
+            ConfigError: (field ``tags``) a tag is too long or holds a comma.
+            RunNotFoundError: no such run.
+        """
+        fields: dict[str, Any] = {}
+        if tags is not None:
+            fields["tags"] = normalize_tags(tags)
+        if note is not None:
+            fields["note"] = note.strip() or None
+        if fields:
+            self.store.update_run(run_id, **fields)
+        elif not self.store.has_run(run_id):
+            raise RunNotFoundError(run_id)
 
     # -- run folders ---------------------------------------------------------------------------------
 

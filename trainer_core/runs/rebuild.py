@@ -5,8 +5,8 @@ honest status (completed only with the final model and its predictions on disk),
 final model and its predictions still give, and the metric curves of the newest ``trainer_state.json``
 (every dict the Trainer logged, with its step and epoch: the same keys the store's callback writes).
 What only the store knew is gone and is not made up: the run's display name if it was given apart from
-the config, its events, the exact wall time of each point (spread evenly between the run's start and
-its last state file instead), the final evaluation of a run that ended early.
+the config, its note and tags, its events, the exact wall time of each point (spread evenly between the
+run's start and its last state file instead), the final evaluation of a run that ended early.
 """
 
 from __future__ import annotations

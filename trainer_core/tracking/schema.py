@@ -87,9 +87,15 @@ def _v1_baseline(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v2_run_notes(conn: sqlite3.Connection) -> None:
+    """Version 2: a run's free-text ``note`` and its ``tags`` (a JSON list of strings)."""
+    conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1. Each runs inside a transaction that the caller
 # commits: use conn.execute (executescript would commit on its own half way).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes)
 
 # PRAGMA quick_check reads every page: 298 ms for a 115 MB store of 1M points (measured, warm cache),
 # against 0.3 ms for the rest of the open; too slow for every open by every worker, CLI command and

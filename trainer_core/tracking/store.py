@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ from trainer_core.tracking.schema import (
 from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
 
-_JSON_COLUMNS = ("config", "summary")
+# Columns stored as JSON, and what a run reads where one is empty.
+_JSON_COLUMNS: dict[str, Callable[[], Any]] = {"config": dict, "summary": lambda: None, "tags": list}
 # Set once at creation; everything else in a run's row may be updated.
 _FIXED_COLUMNS = ("id", "created_at")
 
@@ -182,8 +183,8 @@ class MetricsStore(SeriesQueries):
 
     def _run_dict(self, row: sqlite3.Row) -> dict[str, Any]:
         out = dict(row)
-        for key in _JSON_COLUMNS:
-            out[key] = json.loads(out[key]) if out[key] else ({} if key == "config" else None)
+        for key, empty in _JSON_COLUMNS.items():
+            out[key] = json.loads(out[key]) if out[key] else empty()
         out["stop_requested"] = bool(out["stop_requested"])
         return out
 
