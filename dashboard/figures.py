@@ -218,8 +218,14 @@ def eval_figure(
     series: Mapping[str, pd.DataFrame | None],
     best_key: str | None = None,
     uirevision: Any = None,
+    names: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Eval metrics per epoch (accuracy, F1, ...) with the best evaluation of ``best_key`` marked."""
+    """Eval metrics per epoch (accuracy, F1, ...) with the best evaluation of ``best_key`` marked.
+
+    ``names``: legend names by key (e.g. ``eval_f1`` -> ``f1 (class '1')``); by default the key without
+    its ``eval_`` prefix.
+    """
+    names = names or {}
     cleaned = {k: clean_series(v) for k, v in series.items()}
     cleaned = {k: v for k, v in cleaned.items() if len(v)}
     if not cleaned:
@@ -227,7 +233,7 @@ def eval_figure(
     x = "epoch" if all(v["epoch"].notna().all() for v in cleaned.values()) else "step"
     traces = []
     for i, (key, df) in enumerate(cleaned.items()):
-        label = key.removeprefix("eval_")
+        label = names.get(key) or key.removeprefix("eval_")
         traces.append(
             _line(
                 df,

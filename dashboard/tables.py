@@ -22,6 +22,7 @@ from trainer_core import (
     METRIC_NAMES,
     RUN_MODEL_DIR,
     RunStatus,
+    f1_meaning,
     is_builtin,
     lower_is_better,
 )
@@ -47,6 +48,9 @@ RESUMABLE = tuple(s for s in FINAL_STATUSES if s != RunStatus.COMPLETED)
 # every recorded key). Unpacking fails at import if the engine stops reporting either.
 EVAL_KEYS = tuple(f"eval_{name}" for name in METRIC_NAMES if name in ("accuracy", "f1"))
 ACCURACY, F1 = EVAL_KEYS
+# Training labels this uneven make accuracy flatter a model that neglects the small classes.
+MIN_CLASS_SHARE = 0.15
+MAX_CLASS_RATIO = 5.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,3 +393,41 @@ def checkpoint_summary(info: Mapping[str, Any]) -> str:
     else:
         text += " A new classification head is trained on top."
     return text
+
+
+def imbalance_warning(counts: Mapping[str, int]) -> str | None:
+    """A warning when the smallest class is under 15% of the rows or the largest over 5x the smallest."""
+    counts = {str(k): int(v) for k, v in counts.items()}
+    total = sum(counts.values())
+    if len(counts) < 2 or total == 0:
+        return None
+    smallest, largest = min(counts.values()), max(counts.values())
+    share = smallest / total
+    if share >= MIN_CLASS_SHARE and largest <= MAX_CLASS_RATIO * smallest:
+        return None
+    shown = ", ".join(f"'{k}': {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    ratio = "no rows in a class" if smallest == 0 else f"{largest / smallest:.1f}:1"
+    return (
+        f"The training labels are imbalanced ({shown}; smallest class {share:.1%}, {ratio}). Accuracy "
+        "can look good while the small classes are ignored: watch F1 and the per-class scores."
+    )
+
+
+def run_label_names(run: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> list[str] | None:
+    """A run's class names: from its summary once completed, else from its ``data_ready`` event."""
+    names = (run.get("summary") or {}).get("label_names")
+    if names:
+        return [str(n) for n in names]
+    for event in events:
+        if event.get("kind") == "data_ready" and (event.get("data") or {}).get("labels"):
+            return [str(n) for n in event["data"]["labels"]]
+    return None
+
+
+def f1_legend(label_names: list[str] | None) -> str:
+    """The eval chart's name for f1: ``f1 (class '1')`` or ``f1 (macro, 6 classes)``; plain without names."""
+    if not label_names:
+        return "f1"
+    if len(label_names) == 2:
+        return f"f1 ({f1_meaning(label_names).removeprefix('F1 of ')})"
+    return f"f1 (macro, {len(label_names)} classes)"

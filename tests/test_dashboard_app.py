@@ -151,6 +151,7 @@ def populate(home: Path, with_model: bool = False, steps: int = 300) -> dict[str
                 ],
                 "confusion_matrix": [[16, 4], [4, 16]],
             },
+            "baseline": {"label": LABELS[0], "label_id": 0, "accuracy": 0.5, "f1": 0.0},
             "label_names": LABELS,
             "n_train": 400,
             "n_validation": 40,
@@ -285,6 +286,11 @@ def test_run_page_for_each_status(populated):
     # (0.31 in the fixture) is the run's average and is labelled so.
     assert metrics["Train loss"] == f"{_latest_loss(populated[COMPLETED]):.4f}" != "0.3100"
     assert metrics["Avg train loss"] == "0.3100"
+    # The scores beside what always answering the majority class gets, and F1 said for what it is.
+    deltas = {m.label: m.proto.delta for m in done.metric}
+    assert deltas["Accuracy"] == "+0.3300 vs baseline" and deltas["F1"] == "+0.8100 vs baseline"
+    assert f"always answering '{LABELS[0]}' scores accuracy 0.5000" in texts(done.caption)
+    assert f"F1 of class '{LABELS[1]}'" in next(m for m in done.metric if m.label == "F1").proto.help
     running_metrics = {m.label: m.value for m in running.metric}
     assert running_metrics["Train loss"] == f"{_latest_loss(populated[RUNNING]):.4f}"
     assert [t.label for t in done.tabs] == [

@@ -359,3 +359,36 @@ def test_checkpoint_summary_says_what_was_found():
     assert "**BertModel**" in text and "22.7M parameters" in text and "up to 512 tokens" in text
     assert "new classification head" in text
     assert "already classifies 3 labels" in tb.checkpoint_summary({**base, "num_labels": 3})
+
+
+def test_eval_figure_legend_names_what_f1_is():
+    acc = series([0.70, 0.80], steps=[10, 20], epochs=[1.0, 2.0])
+    f1 = series([0.60, 0.75], steps=[10, 20], epochs=[1.0, 2.0])
+    names = {"eval_f1": tb.f1_legend(["ham", "spam"])}
+    fig = fg.eval_figure({"eval_accuracy": acc, "eval_f1": f1}, best_key="eval_f1", names=names)
+    legend = [t.name for t in fig.data]
+    assert legend[:2] == ["accuracy", "f1 (class 'spam')"]
+    assert "best f1 (epoch 2)" in legend
+    assert tb.f1_legend(list("abcdef")) == "f1 (macro, 6 classes)" and tb.f1_legend(None) == "f1"
+
+
+def test_run_label_names_from_summary_or_data_ready_event():
+    event = {"kind": "data_ready", "data": {"labels": ["neg", "pos"]}}
+    assert tb.run_label_names({"summary": {"label_names": ["a", "b"]}}, [event]) == ["a", "b"]
+    assert tb.run_label_names({"summary": None}, [{"kind": "launched", "data": None}, event]) == [
+        "neg",
+        "pos",
+    ]
+    assert tb.run_label_names({}, []) is None
+
+
+def test_imbalance_warning_names_the_counts_past_15_percent_or_5_to_1():
+    assert tb.imbalance_warning({"0": 50, "1": 50}) is None
+    assert tb.imbalance_warning({"a": 40, "b": 35, "c": 25}) is None
+    assert tb.imbalance_warning({}) is None and tb.imbalance_warning({"only": 10}) is None
+    warning = tb.imbalance_warning({"ham": 870, "spam": 130})  # 13%: under 15%
+    assert warning and "'ham': 870" in warning and "'spam': 130" in warning and "13.0%" in warning
+    assert "F1" in warning and "per-class" in warning
+    # The smallest class is 16.2% of the rows, but the largest is 5.2 times it.
+    assert "5.2:1" in tb.imbalance_warning({"a": 830, "b": 160})
+    assert "no rows in a class" in tb.imbalance_warning({"a": 10, "b": 0})

@@ -17,6 +17,8 @@ from trainer_core.metrics import (
     METRIC_NAMES,
     build_compute_metrics,
     classification_report,
+    f1_meaning,
+    majority_baseline,
     metric_path,
     softmax,
 )
@@ -171,3 +173,37 @@ def test_two_processes_load_the_module_offline_into_a_fresh_cache(tmp_path):
     # The module was copied into the fresh cache; with keep_in_memory no prediction files are left behind.
     assert list((tmp_path / "hf_home").rglob(f"{METRIC_MODULE}.py"))
     assert not list((tmp_path / "hf_home").rglob("*.arrow"))
+
+
+def test_majority_baseline_scores_always_answering_the_most_frequent_class():
+    # MRPC-like: 209 of 300 validation rows are "1", so always answering "1" scores 0.6967.
+    labels = np.array([1] * 209 + [0] * 91)
+    baseline = majority_baseline(labels, ["0", "1"])
+    assert baseline["label"] == "1" and baseline["label_id"] == 1
+    assert baseline["accuracy"] == pytest.approx(209 / 300)
+    assert baseline["f1"] == pytest.approx(skm.f1_score(labels, np.ones_like(labels)))
+    # When the majority is the negative class, the positive class's F1 of that constant answer is 0.
+    assert majority_baseline(1 - labels, ["ham", "spam"])["f1"] == 0.0
+    assert majority_baseline([], ["0", "1"]) is None
+
+
+@pytest.mark.parametrize("label_names", [["0", "1"], ["a", "b", "c"]])
+def test_majority_baseline_f1_is_the_runs_f1(label_names):
+    """The baseline F1 is what compute_metrics reports for the constant prediction (binary or macro)."""
+    from transformers import EvalPrediction
+
+    labels = np.array([1, 1, 1, 0, 1, 0, 1, 2, 1, 0])
+    labels = labels[labels < len(label_names)]
+    logits = np.zeros((len(labels), len(label_names)))
+    logits[:, 1] = 1.0  # class 1 is the majority in both cases
+    scores = build_compute_metrics(label_names)(EvalPrediction(predictions=logits, label_ids=labels))
+    baseline = majority_baseline(labels, label_names)
+    assert baseline["label_id"] == 1
+    assert baseline["accuracy"] == pytest.approx(scores["accuracy"])
+    assert baseline["f1"] == pytest.approx(scores["f1"])
+
+
+def test_f1_meaning_names_the_positive_class_or_the_macro_average():
+    assert f1_meaning(["ham", "spam"]) == "F1 of class 'spam'"
+    assert f1_meaning(["0", "1"]) == "F1 of class '1'"
+    assert f1_meaning(list("abcdef")) == "macro-averaged F1 over 6 classes"

@@ -113,6 +113,54 @@ def build_compute_metrics(
     return compute_metrics
 
 
+def f1_meaning(label_names: Sequence[str], pos_label: int = 1) -> str:
+    """What ``f1`` scores for these classes, in words: the positive class's F1, or the macro average."""
+    if len(label_names) == 2:
+        return f"F1 of class '{label_names[pos_label]}'"
+    return f"macro-averaged F1 over {len(label_names)} classes"
+
+
+def majority_baseline(
+    label_ids: Sequence[int], label_names: Sequence[str], pos_label: int = 1
+) -> dict[str, Any] | None:
+    """The scores of always answering the most frequent class: what a model must beat.
+
+    An MRPC model at 0.7067 accuracy looks fine until one sees that always answering "1" scores 0.6967.
+
+    Args:
+        label_ids: true class ids of the split (the validation split).
+        label_names: class names by class id.
+        pos_label: the positive class id of a binary task, as in :func:`build_compute_metrics`.
+    Returns:
+        ``label`` (the class name), ``label_id``, ``accuracy`` and ``f1`` (under the same definition as
+        :func:`build_compute_metrics`: binary F1 of ``pos_label`` for 2 classes, else macro), or None
+        for an empty split. Ties go to the lowest class id.
+    """
+    from sklearn.metrics import f1_score
+
+    truth = np.asarray(label_ids).reshape(-1)
+    if not len(truth):
+        return None
+    class_ids = list(range(len(label_names)))
+    majority = int(np.bincount(truth, minlength=len(class_ids)).argmax())
+    constant = np.full_like(truth, majority)
+    binary = len(class_ids) == 2
+    f1 = f1_score(
+        truth,
+        constant,
+        labels=None if binary else class_ids,
+        average="binary" if binary else "macro",
+        pos_label=pos_label,
+        zero_division=0,
+    )
+    return {
+        "label": str(label_names[majority]),
+        "label_id": majority,
+        "accuracy": float((truth == majority).mean()),
+        "f1": float(f1),
+    }
+
+
 def softmax(logits: Any) -> np.ndarray:
     """Class probabilities from logits, over the last axis (float64, stable for large logits)."""
     from scipy.special import softmax as scipy_softmax

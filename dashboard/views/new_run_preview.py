@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import data
 from dashboard import form as F
 from dashboard.figures import label_distribution_figure
-from dashboard.tables import token_stats_text
+from dashboard.tables import imbalance_warning, token_stats_text
 from dashboard.views.new_run_inputs import KEEP, K, error_slot, values
 
 MAPPING = ("text_column", "text_pair_column", "label_column")
@@ -53,6 +53,8 @@ def render_preview(slots: dict, help_: dict, checkpoint: dict | None) -> dict | 
         c4.metric("Rows dropped (empty)", f"{preview.get('dropped') or 0:,}")
     for note in preview.get("notes") or []:
         st.caption(f":material/info: {note}")
+    if warning := imbalance_warning(preview.get("label_counts_train") or {}):
+        st.warning(warning, icon=":material/balance:")
     head = preview.get("head")
     if head is not None or preview.get("label_counts_train"):
         left, right = st.columns([3, 2])

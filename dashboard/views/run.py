@@ -19,9 +19,11 @@ from dashboard.tables import (
     F1,
     RESUMABLE,
     dataset_label,
+    f1_legend,
     format_duration,
     format_eta,
     format_timestamp,
+    run_label_names,
     run_labels,
     short_checkpoint,
     status_label,
@@ -311,7 +313,10 @@ def render_charts(run: dict, last: dict | None = None) -> None:
             "run.eval_chart",
             chart_signature(run, EVAL_KEYS, last, best_key),
             lambda: eval_figure(
-                {k: series(k) for k in EVAL_KEYS}, best_key or ACCURACY, uirevision=run["id"]
+                {k: series(k) for k in EVAL_KEYS},
+                best_key or ACCURACY,
+                uirevision=run["id"],
+                names={F1: f1_legend(run_label_names(run, data.events(run)))},
             ),
         )
     left, right = st.columns(2)

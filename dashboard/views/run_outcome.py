@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.figures import confusion_matrix_figure
 from dashboard.tables import ACCURACY, F1, format_bytes, format_duration, per_class_table
+from trainer_core import f1_meaning
 
 CHART_CONFIG = {"displaylogo": False}
 # Prediction columns the worker adds; the rest of the table is the validation data's own columns.
@@ -22,14 +23,32 @@ def render_outcome(run: dict) -> None:
     final = summary.get("final_metrics") or {}
     st.subheader("Outcome")
     c = st.columns(7)
-    c[0].metric("Accuracy", _fmt(final.get(ACCURACY)))
-    c[1].metric("F1", _fmt(final.get(F1)))
+    baseline = summary.get("baseline") or {}
+    names = summary.get("label_names") or (summary.get("report") or {}).get("labels")
+    f1_names = f1_meaning(names) if names else None
+    c[0].metric(
+        "Accuracy",
+        _fmt(final.get(ACCURACY)),
+        delta=_vs_baseline(final.get(ACCURACY), baseline.get("accuracy")),
+        help=_baseline_help(baseline, "accuracy"),
+    )
+    c[1].metric(
+        "F1",
+        _fmt(final.get(F1)),
+        delta=_vs_baseline(final.get(F1), baseline.get("f1")),
+        help=" · ".join(t for t in (f1_names, _baseline_help(baseline, "f1")) if t) or None,
+    )
     c[2].metric("Eval loss", _fmt(final.get("eval_loss")))
     # Trainer's train_loss is the mean over every step; the status row's "Train loss" is the last one.
     c[3].metric("Avg train loss", _fmt(summary.get("train_loss")), help="Mean training loss over the run")
     c[4].metric("Train time", format_duration(summary.get("train_runtime")))
     c[5].metric("Samples / s", _fmt(summary.get("train_samples_per_second"), ".1f"))
     c[6].metric("Rows (train / val)", f"{summary.get('n_train', '—')} / {summary.get('n_validation', '—')}")
+    if baseline:
+        st.caption(
+            f"Baseline: always answering '{baseline['label']}' scores accuracy {baseline['accuracy']:.4f} "
+            f"and F1 {baseline['f1']:.4f} on the validation split; the deltas above are against it."
+        )
     tabs = st.tabs(
         ["Confusion matrix", "Predictions", "Try the model", "Checkpoints & download"], key="run.tabs"
     )
@@ -45,6 +64,16 @@ def render_outcome(run: dict) -> None:
 
 def _fmt(value, spec: str = ".4f") -> str:
     return "—" if value is None else format(value, spec)
+
+
+def _vs_baseline(value: float | None, baseline: float | None) -> str | None:
+    return None if value is None or baseline is None else f"{value - baseline:+.4f} vs baseline"
+
+
+def _baseline_help(baseline: dict, key: str) -> str | None:
+    if baseline.get(key) is None:
+        return None
+    return f"Always answering '{baseline['label']}' scores {baseline[key]:.4f}"
 
 
 def render_report(summary: dict) -> None:

@@ -58,6 +58,7 @@ def train(
     """
     from transformers import set_seed
 
+    from trainer_core.metrics import majority_baseline
     from trainer_core.runs.callback import StoreCallback
 
     folder = RunFolder(run_dir)
@@ -83,6 +84,8 @@ def train(
             k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
         },
         "report": report,
+        # What the scores must beat: always answering the validation split's most frequent class.
+        "baseline": majority_baseline(output.label_ids, list(data.label_names)),
         "label_names": list(data.label_names),
         "columns": dict(data.columns),
         "n_train": len(data.train),
