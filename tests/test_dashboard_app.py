@@ -455,7 +455,7 @@ def test_clone_prefills_the_new_run_form(own_runs):
 
 @pytest.fixture
 def csv_form(runs_home, tmp_path) -> AppTest:
-    """The New run form on a small CSV whose columns cannot be guessed, with the tiny checkpoint."""
+    """The New run form on a small CSV whose column names say nothing (the values do), with the tiny checkpoint."""
     path = tmp_path / "data.csv"
     pd.DataFrame({"foo": [f"text number {i}" for i in range(40)], "bar": ["a", "b"] * 20}).to_csv(
         path, index=False
@@ -468,15 +468,20 @@ def csv_form(runs_home, tmp_path) -> AppTest:
     return at
 
 
-def test_form_shows_errors_next_to_fields_and_disables_start(csv_form):
+def test_form_shows_errors_next_to_fields_and_disables_start(csv_form, tmp_path):
     at = csv_form
-    # Neither column name says what it holds: the preview says so at the text column, Start is off.
+    # Neither column name says what it holds; the values do, and the boxes show the columns guessed.
+    assert at.selectbox(key="new.text_column").value == "foo"
+    assert at.selectbox(key="new.label_column").value == "bar"
+    assert not at.error and not button(at, "new.start").disabled
+    # Columns that neither names nor values decide: the preview says so at the text column, Start is off.
+    unclear = tmp_path / "unclear.csv"
+    pd.DataFrame({"a": range(40), "b": [f"id{i}" for i in range(40)]}).to_csv(unclear, index=False)
+    at.text_input(key="new.train_file").input(str(unclear)).run()
     assert "could not tell which column holds the text" in texts(at.error)
     assert button(at, "new.start").disabled
-    at.selectbox(key="new.text_column").set_value("foo").run()
-    assert "could not tell which column holds the label" in texts(at.error)
-    assert button(at, "new.start").disabled
-    at.selectbox(key="new.label_column").set_value("bar").run()
+    at.text_input(key="new.train_file").input(str(tmp_path / "data.csv")).run()
+    assert at.selectbox(key="new.text_column").value == "foo"
     assert not at.error and not button(at, "new.start").disabled
     assert {m.label: m.value for m in at.metric}["Labels"] == "2"
 

@@ -230,6 +230,49 @@ def test_guess_columns(columns, expected):
     assert (guessed["text_column"], guessed["text_pair_column"], guessed["label_column"]) == expected
 
 
+QUESTIONS = [f"what is the answer to question number {i}?" for i in range(60)]
+TOPICS = ["geo", "hist", "sci", "art", "math", "bio"] * 10
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        # "question" is half of a pair by name; alone, its free text makes it the text column.
+        ({"question": QUESTIONS, "topic": TOPICS}, ("question", None, "topic")),
+        # No name says anything: long varied strings are the text, few short values the label.
+        ({"code": TOPICS, "id": list(range(60)), "x": QUESTIONS}, ("x", None, "code")),
+        ({"foo": QUESTIONS, "bar": ["a"] * 60}, ("foo", None, "bar")),  # one class: still named
+        # A name-only pair needs two columns of text; a column of short codes is not the second half.
+        ({"question": QUESTIONS, "sentence": TOPICS}, ("question", None, "sentence")),
+        (
+            {"question": QUESTIONS, "sentence": QUESTIONS[::-1], "label": [0, 1] * 30},
+            ("question", "sentence", "label"),
+        ),
+        ({"a": list(range(60)), "b": [f"id{i}" for i in range(60)]}, (None, None, None)),
+    ],
+)
+def test_guess_columns_from_values(frame, expected):
+    frame = pd.DataFrame(frame)
+    guessed = guess_columns(list(frame.columns), frame)
+    assert (guessed["text_column"], guessed["text_pair_column"], guessed["label_column"]) == expected
+
+
+def test_preview_resolves_unnamed_columns_and_keeps_the_mapping_of_a_single_class_file(tmp_path):
+    path = tmp_path / "q.csv"
+    pd.DataFrame({"question": QUESTIONS, "topic": TOPICS}).to_csv(path, index=False)
+    preview = preview_dataset(DataArguments(train_file=str(path)))
+    assert preview["ok"], preview["error"]
+    assert preview["mapping"] == {
+        "text_column": "question",
+        "text_pair_column": None,
+        "label_column": "topic",
+    }
+    pd.DataFrame({"question": QUESTIONS, "topic": ["geo"] * 60}).to_csv(path, index=False)
+    preview = preview_dataset(DataArguments(train_file=str(path)))
+    assert not preview["ok"] and preview["error"]["field"] == "label_column"
+    assert preview["mapping"]["label_column"] == "topic"
+
+
 def test_wrong_column_name_lists_the_available_columns(tokenizer):
     with pytest.raises(ConfigError) as info:
         prepare_datasets(mrpc_args(label_column="quality"), tokenizer, seed=1)

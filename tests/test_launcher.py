@@ -56,9 +56,10 @@ def test_completed_run_records_everything(launcher):
     assert [c["step"] for c in launcher.checkpoints(run_id)] == [6, 12]
     assert "config.yaml" in os.listdir(launcher.run_dir(run_id))
     assert launcher.config_of(run_id)["max_train_samples"] == 96
-    # The saved config is complete: replaying it gives the same run config.
     replay = load_config(launcher.run_dir(run_id) / "config.yaml")
-    assert replay.to_dict(minimal=True) == config_from_dict(tiny_config()).to_dict(minimal=True)
+    # The saved config is complete: replaying it gives the same run config, with the columns it used.
+    used = tiny_config(text_column="text", label_column="category")
+    assert replay.to_dict(minimal=True) == config_from_dict(used).to_dict(minimal=True)
     assert launcher.export_model_archive(run_id).stat().st_size > 10_000
     kinds = [e["kind"] for e in store.events(run_id)]
     assert kinds[0] == "launched" and kinds[-1] == COMPLETED and "train_begin" in kinds
@@ -167,6 +168,25 @@ def test_crash_in_the_worker_is_failed_with_its_traceback(launcher, tmp_path):
     assert run["status"] == FAILED
     assert run["error"] and "Traceback" in run["traceback"]
     assert run["status"] not in ACTIVE_STATUSES
+
+
+def test_columns_left_empty_are_saved_as_the_run_uses_them(launcher, tmp_path):
+    # Neither name says "text" or "label": the values do (free text, six short codes).
+    data = tmp_path / "questions.csv"
+    topics = ["geo", "hist", "sci", "art", "math", "bio"]
+    rows = [f"what is the answer to question number {i}?,{topics[i % 6]}" for i in range(60)]
+    data.write_text("question,topic\n" + "\n".join(rows) + "\n")
+    run_id = launcher.launch(tiny_config(dataset_name=None, train_file=str(data), num_train_epochs=50))
+    try:
+        saved = launcher.config_of(run_id)
+        assert (saved["text_column"], saved["text_pair_column"], saved["label_column"]) == (
+            "question",
+            None,
+            "topic",
+        )
+        assert launcher.store.get_run(run_id)["config"]["label_column"] == "topic"
+    finally:
+        launcher.delete(run_id)  # kills the worker before it trains
 
 
 def test_delete_removes_folder_and_records(launcher):

@@ -79,23 +79,80 @@ def _find(column_names: Sequence[str], candidates: Sequence[str], taken: set[str
     return None
 
 
-def guess_columns(column_names: Sequence[str]) -> dict[str, str | None]:
-    """Guess the text, pair text and label columns from column names alone.
+# Guessing from values, for names that say nothing ("question", "topic" alone, "foo"): a sample is enough.
+_SAMPLE_ROWS = 2000
+_MAX_CLASSES = 50  # more distinct values than this is not a class column
+_CLASS_SHARE = 0.2  # ... nor one where most rows have a value of their own
+_SHORT = 30  # mean characters of a class name; sentences are longer
+_TEXT_CHARS = 15  # mean characters of free text (or most values hold a space)
+
+
+def _kind(column: pd.Series) -> tuple[str | None, float]:
+    """What a column's values look like: "text" (long, varied strings), "label" (few short values) or
+    None; and their mean length in characters."""
+    present = column[~_missing(column)]
+    values = present.tolist()
+    if present.empty or any(isinstance(v, (list, tuple, dict, set, np.ndarray)) for v in values):
+        return None, 0.0
+    as_text = present.map(str)
+    distinct, mean_length = as_text.nunique(), float(as_text.str.len().mean())
+    numbers = [v for v in values if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)]
+    whole = all(float(v).is_integer() for v in numbers if not pd.isna(v))
+    few = distinct <= _MAX_CLASSES and distinct <= max(2, _CLASS_SHARE * len(values))
+    if few and mean_length <= _SHORT and whole:
+        return "label", mean_length
+    strings = all(isinstance(v, str) for v in values)
+    spaced = float(as_text.str.contains(r"\s", regex=True).mean())
+    if strings and (mean_length >= _TEXT_CHARS or spaced >= 0.5):
+        return "text", mean_length
+    return None, mean_length
+
+
+def _kinds(
+    rows: pd.DataFrame | Sequence[dict] | None, names: Sequence[str]
+) -> dict[str, tuple[str | None, float]] | None:
+    """``_kind`` of every named column of a sample of ``rows``; None without rows."""
+    if rows is None:
+        return None
+    frame = (rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))).head(_SAMPLE_ROWS)
+    by_name = {str(c): c for c in frame.columns}
+    return {n: _kind(frame[by_name[n]]) if n in by_name else (None, 0.0) for n in names}
+
+
+def guess_columns(
+    column_names: Sequence[str], rows: pd.DataFrame | Sequence[dict] | None = None
+) -> dict[str, str | None]:
+    """Guess the text, pair text and label columns from column names, then from values where names do not decide.
+
+    Names come first (``sentence1``/``sentence2``, ``review``, ``label``...). With ``rows``, a pair guessed
+    from names must be two columns of free text, and a text or label column that no name gives is taken
+    from the values: the longest column of long, varied strings is the text; the first column of few
+    (at most 50, and at most a fifth of the rows) short values is the label. A column of one value is
+    still a label column: too few classes is for the data check to say.
 
     Args:
         column_names: the dataset's columns.
+        rows: the data (or a sample of its rows); None guesses from names alone.
     Returns:
         ``{"text_column": ..., "text_pair_column": ..., "label_column": ...}``; a value is None when
         nothing fits (``text_pair_column`` is None for single-text data).
     """
     names = [str(c) for c in column_names]
+    kinds = _kinds(rows, names)
     lowered = {c.strip().lower(): c for c in names}
     label = _find(names, _LABEL_NAMES, set())
+    if label is None and kinds is not None:
+        label = next((c for c in names if kinds[c][0] == "label"), None)
     taken = {label} if label else set()
     for first, second in _PAIR_NAMES:
         if first in lowered and second in lowered and not {lowered[first], lowered[second]} & taken:
-            return {"text_column": lowered[first], "text_pair_column": lowered[second], "label_column": label}
+            pair = (lowered[first], lowered[second])
+            if kinds is None or all(kinds[c][0] == "text" for c in pair):
+                return {"text_column": pair[0], "text_pair_column": pair[1], "label_column": label}
     text = _find(names, _TEXT_NAMES, taken)
+    if text is None and kinds is not None:
+        texts = [c for c in names if c not in taken and kinds[c][0] == "text"]
+        text = max(texts, key=lambda c: kinds[c][1], default=None)  # the longest: free text, not ids
     return {"text_column": text, "text_pair_column": None, "label_column": label}
 
 
@@ -114,6 +171,7 @@ def resolve_columns(
     column_names: Sequence[str],
     data_args: DataArguments,
     defaults: dict[str, str | None] | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, str | None]:
     """The column mapping of a run: the config's columns, guessed (or defaulted) where left empty.
 
@@ -121,6 +179,7 @@ def resolve_columns(
         column_names: the training data's columns.
         data_args: text_column, text_pair_column and label_column (each may be None).
         defaults: a built-in dataset's own mapping, preferred over guessing.
+        rows: the training data (or a sample), so the guess can look at values when names do not decide.
     Returns:
         ``{"text_column": ..., "text_pair_column": ..., "label_column": ...}``.
     Raises:
@@ -135,7 +194,7 @@ def resolve_columns(
         if column and column not in columns:
             raise missing_column_error(field_name, column, columns, "the training data")
     check_column_choice(*given.values())
-    fallback = defaults or guess_columns(columns)
+    fallback = defaults or guess_columns(columns, rows)
     if given["text_column"]:
         text, pair = given["text_column"], given["text_pair_column"]
     else:

@@ -204,8 +204,10 @@ class _Normalised:
     stats: dict[str, Any]
 
 
-def _normalise(raw: RawData, data_args: DataArguments) -> _Normalised:
-    columns = resolve_columns(raw.train.columns, data_args, raw.default_columns)
+def _normalise(
+    raw: RawData, data_args: DataArguments, columns: dict[str, str | None] | None = None
+) -> _Normalised:
+    columns = columns or resolve_columns(raw.train.columns, data_args, raw.default_columns, raw.train)
     if raw.validation is not None:
         for field_name in COLUMN_FIELDS:
             column = columns[field_name]
@@ -377,9 +379,10 @@ def preview_dataset(
         raw = load_raw_data(data_args)
         result["head"] = raw.train.head(n_rows).reset_index(drop=True)
         result["columns"] = [str(c) for c in raw.train.columns]
-        result["guessed"] = guess_columns(result["columns"])
-        normalised = _normalise(raw, data_args)
-        result["mapping"] = normalised.columns
+        result["guessed"] = guess_columns(result["columns"], raw.train)
+        # The mapping is known before the rows are checked: a single-class file still shows its columns.
+        result["mapping"] = resolve_columns(raw.train.columns, data_args, raw.default_columns, raw.train)
+        normalised = _normalise(raw, data_args, result["mapping"])
         result["notes"] = normalised.stats["notes"]
         result["dropped"] = normalised.stats["dropped_train"] + normalised.stats["dropped_validation"]
         result["label_counts"] = label_counts(_values(normalised.train, LABEL), normalised.names)

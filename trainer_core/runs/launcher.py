@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -79,7 +80,13 @@ class Launcher:
         if preflight:
             from trainer_core.runs.preflight import preflight as check
 
-            check(config)
+            mapping = check(config)["data"].get("mapping") or {}
+            # Columns left empty are saved as the data preparation resolved them, so the saved config
+            # (and Compare's diff of it) says which columns the run used, and a replay uses the same.
+            used = {
+                f: mapping[f] for f in ("text_column", "text_pair_column", "label_column") if f in mapping
+            }
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **used))
         run_id = new_run_id()
         run_dir = self.home / run_id
         run_dir.mkdir(parents=True)
