@@ -1,6 +1,8 @@
 """Running a config. Builds on ``config``, ``data``, ``models`` and ``tracking``; nothing below imports it.
 
 - ``launcher``: start, supervise, stop, resume, delete; each start an attempt claimed in one transaction.
+- ``exits``: what a worker's exit says (alive? why it ended) for the run's error.
+- ``annotations``: the rules for a run's note and tags.
 - ``worker``: the process that trains one attempt (run_glue's order) and records how it ended.
 - ``callback``: the ``TrainerCallback`` that writes every logged number, beats, and stops on request.
 - ``preflight``: what must hold before a worker is spawned (checkpoint, tokenizer, data, lengths).

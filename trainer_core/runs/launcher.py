@@ -21,9 +21,9 @@ from typing import Any
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.annotations import normalize_tags
+from trainer_core.runs.exits import exit_error, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
-from trainer_core.runs.worker import EXIT_NO_SPACE
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
 from trainer_core.tracking.store import new_run_id
 
@@ -176,22 +176,7 @@ class Launcher:
             return STOPPED, None  # killed on request (stop --force), maybe by another launcher
         if exit_code is None:
             return FAILED, None
-        if exit_code == EXIT_NO_SPACE:
-            return FAILED, (
-                "no space left on device: the worker could not record its outcome in the metrics store "
-                "or the run folder; free some space and resume the run"
-            )
-        if exit_code < 0:
-            name = (
-                signal.Signals(-exit_code).name
-                if -exit_code in signal.Signals._value2member_map_
-                else f"signal {-exit_code}"
-            )
-            hint = " (the out-of-memory killer sends SIGKILL)" if exit_code == -signal.SIGKILL else ""
-            return FAILED, f"worker process was killed by {name}{hint}"
-        if exit_code == 0:
-            return FAILED, "worker process exited without recording an outcome"
-        return FAILED, f"worker process exited with code {exit_code}"
+        return FAILED, exit_error(exit_code)
 
     def _finish(self, run: dict[str, Any], status: str, error: str | None) -> bool:
         if status == FAILED:
@@ -226,7 +211,7 @@ class Launcher:
             gone = (
                 run["host"] == host
                 and run["pid"] is not None
-                and not _worker_alive(run["pid"], starting=run["status"] == QUEUED)
+                and not worker_alive(run["pid"], starting=run["status"] == QUEUED)
             )
             if not (stale or gone):
                 continue
@@ -283,9 +268,7 @@ class Launcher:
         pid = proc.pid if proc is not None else run.get("pid")
         if not pid:
             return
-        if proc is None and (
-            run.get("host") != socket.gethostname() or not _worker_alive(pid, starting=True)
-        ):
+        if proc is None and (run.get("host") != socket.gethostname() or not worker_alive(pid, starting=True)):
             return
         # The worker leads its own session (start_new_session): its process group id is its pid, and
         # killing the group also ends dataloader workers.
@@ -458,20 +441,3 @@ def default_run_name(config: RunConfig, run_id: str) -> str:
     model = Path(config.model.model_name_or_path.replace("builtin:", "")).name
     data = config.data.dataset_name or Path(config.data.train_file or "data").stem
     return f"{model}-{Path(data.replace('builtin:', '')).name}-{run_id[-6:]}"
-
-
-def _worker_alive(pid: int, starting: bool = False) -> bool:
-    """True when ``pid`` is a live trainer_core worker (``starting``: any live process, since between
-    fork and exec a just-spawned worker still shows its parent's command line)."""
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if starting:
-            return True
-        # A reused pid belongs to some other program: only a trainer_core worker counts.
-        return any("trainer_core.runs.worker" in part for part in proc.cmdline())
-    except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: treat as not ours / not alive
-        return False
