@@ -127,7 +127,7 @@ def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> s
     conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn, busy_timeout_s)
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can drop the last
         # commits, and a metrics store can afford that for 2-3x faster commits.
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -137,6 +137,21 @@ def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> s
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at
+    # once, without its busy handler, while another process holds it: six processes creating one file
+    # together failed 1 time in a few runs under load. Retry until the busy timeout, as writers do.
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def open_database(
