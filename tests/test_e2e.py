@@ -38,8 +38,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
 # 200 rows / batch 8 (the form's default) = 25 steps an epoch and a loss point every step. The watched
-# run keeps the default 3 epochs (75 steps, ~25 s of training on 2 cores): long enough to see the epoch
-# metrics arrive while it still trains. The stopped-and-resumed one needs only 2. Only what differs from
+# run trains 8 epochs (200 steps): on a quiet machine 3 epochs took only ~8 s, and the run was over
+# before the page could be checked mid-training; 8 leave time to see the epoch metrics arrive while it
+# still trains. The stopped-and-resumed one needs only 2. Only what differs from
 # the form's defaults is typed; the learning rate is raised so the random tiny BERT moves off the majority
 # class and the charts show more than flat lines.
 FORM = {
@@ -50,7 +51,7 @@ FORM = {
     "Log: steps": 1,
 }
 WATCHED, RESUMED = "e2e-watch", "e2e-stop-resume"
-EPOCHS = {WATCHED: 3, RESUMED: 2}
+EPOCHS = {WATCHED: 8, RESUMED: 2}
 STEPS_PER_EPOCH = 25
 PROGRESS = re.compile(r"(\w+) · step (\d+) / (\d+)")
 
@@ -161,7 +162,7 @@ def test_dashboard_end_to_end(chromium, dashboard, page, record_property, reques
         expect(page.get_by_role("combobox", name="Built-in checkpoint")).to_have_value(
             re.compile(r"^tiny-bert")
         )
-        fill(page, {**FORM, "Run name": WATCHED})
+        fill(page, {**FORM, "Epochs": EPOCHS[WATCHED], "Run name": WATCHED})
         # The config the form shows is the one that will run: the typed values must be in it.
         yaml_box = page.locator('[data-testid="stCode"]', has_text="model_name_or_path")
         for line in ("model_name_or_path: builtin:tiny-bert", "max_train_samples: 200", "logging_steps: 1"):
