@@ -22,7 +22,7 @@ from trainer_core import (
     METRIC_NAMES,
     RUN_MODEL_DIR,
     RunStatus,
-    f1_meaning,
+    f1_positive_class,
     is_builtin,
     lower_is_better,
 )
@@ -428,6 +428,7 @@ def f1_legend(label_names: list[str] | None) -> str:
     """The eval chart's name for f1: ``f1 (class '1')`` or ``f1 (macro, 6 classes)``; plain without names."""
     if not label_names:
         return "f1"
-    if len(label_names) == 2:
-        return f"f1 ({f1_meaning(label_names).removeprefix('F1 of ')})"
+    positive = f1_positive_class(label_names)  # the engine's rule: binary scores class id 1
+    if positive is not None:
+        return f"f1 (class '{positive}')"
     return f"f1 (macro, {len(label_names)} classes)"

@@ -34,7 +34,7 @@ from trainer_core.config import (
 )
 from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
-from trainer_core.metrics import METRIC_NAMES, f1_meaning
+from trainer_core.metrics import METRIC_NAMES, f1_meaning, f1_positive_class
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
@@ -97,6 +97,7 @@ __all__ = [
     "config_diff",
     "config_from_dict",
     "f1_meaning",
+    "f1_positive_class",
     "default_home",
     "default_store_url",
     "field_help",

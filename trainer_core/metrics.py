@@ -113,10 +113,16 @@ def build_compute_metrics(
     return compute_metrics
 
 
+def f1_positive_class(label_names: Sequence[str], pos_label: int = 1) -> str | None:
+    """The class whose F1 ``f1`` is (two classes), or None when ``f1`` is the macro average (more)."""
+    return str(label_names[pos_label]) if len(label_names) == 2 else None
+
+
 def f1_meaning(label_names: Sequence[str], pos_label: int = 1) -> str:
     """What ``f1`` scores for these classes, in words: the positive class's F1, or the macro average."""
-    if len(label_names) == 2:
-        return f"F1 of class '{label_names[pos_label]}'"
+    positive = f1_positive_class(label_names, pos_label)
+    if positive is not None:
+        return f"F1 of class '{positive}'"
     return f"macro-averaged F1 over {len(label_names)} classes"
 
 

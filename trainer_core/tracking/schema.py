@@ -127,7 +127,7 @@ def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> s
     conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        _enable_wal(conn, busy_timeout_s)
+        execute_when_unlocked(conn, "PRAGMA journal_mode=WAL", busy_timeout_s)
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can drop the last
         # commits, and a metrics store can afford that for 2-3x faster commits.
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -139,14 +139,17 @@ def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> s
     return conn
 
 
-def _enable_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
-    # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at
-    # once, without its busy handler, while another process holds it: six processes creating one file
-    # together failed 1 time in a few runs under load. Retry until the busy timeout, as writers do.
-    deadline = time.monotonic() + busy_timeout_s
+def execute_when_unlocked(conn: sqlite3.Connection, sql: str, timeout_s: float) -> None:
+    """Run ``sql``, retrying while another process holds the lock it needs (up to ``timeout_s``).
+
+    ``BEGIN IMMEDIATE`` and the switch of a new file to WAL can answer "database is locked" at once,
+    without SQLite's busy handler: six processes creating one file together failed 1 time in a few
+    runs under load before the WAL switch was retried too.
+    """
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(sql)
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
@@ -229,17 +232,9 @@ def user_version(conn: sqlite3.Connection) -> int:
 @contextlib.contextmanager
 def write_transaction(conn: sqlite3.Connection, busy_timeout_s: float):
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), retrying while another writer holds the lock."""
-    deadline = time.monotonic() + busy_timeout_s * 2
-    while True:
-        try:
-            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
-            # deadlocking on a read-to-write upgrade.
-            conn.execute("BEGIN IMMEDIATE")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout instead of
+    # deadlocking on a read-to-write upgrade.
+    execute_when_unlocked(conn, "BEGIN IMMEDIATE", busy_timeout_s * 2)
     try:
         yield conn
     except BaseException:
