@@ -141,7 +141,10 @@ _LOADER = textwrap.dedent(
         barrier.wait(timeout=60)  # both children copy the module into the empty cache at the same moment
         compute = build_compute_metrics(["a", "b"])
         logits, labels = np.array([[0, 1], [1, 0], [0, 1]]), np.array([1, 1, 1])
-        print(compute(EvalPrediction(predictions=logits, label_ids=labels)), flush=True)
+        # One write per line: print() may write the text and its newline apart, and the two children's
+        # lines then interleave into one (seen once in a full run).
+        sys.stdout.write(f"{compute(EvalPrediction(predictions=logits, label_ids=labels))}\n")
+        sys.stdout.flush()
 
     # Forked from one parent so the slow `import evaluate` is paid once, not per process.
     context = multiprocessing.get_context("fork")
