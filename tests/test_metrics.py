@@ -143,7 +143,7 @@ _LOADER = textwrap.dedent(
         logits, labels = np.array([[0, 1], [1, 0], [0, 1]]), np.array([1, 1, 1])
         # One write per line: print() may write the text and its newline apart, and the two children's
         # lines then interleave into one (seen once in a full run).
-        sys.stdout.write(f"{compute(EvalPrediction(predictions=logits, label_ids=labels))}\n")
+        sys.stdout.write(f"{compute(EvalPrediction(predictions=logits, label_ids=labels))}\\n")
         sys.stdout.flush()
 
     # Forked from one parent so the slow `import evaluate` is paid once, not per process.
