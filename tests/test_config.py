@@ -167,3 +167,72 @@ def test_config_diff_shows_only_differences():
         "learning_rate": {"a": 1e-5, "b": 2e-5},
         "fp16": {"a": None, "b": True},
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# the F1 choice (f1_average, pos_label)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_f1_choice_is_saved_with_the_run_and_absent_from_configs_that_never_chose(tmp_path):
+    assert (config_from_dict({}).data.f1_average, config_from_dict({}).data.pos_label) == (None, None)
+    assert "f1_average" not in config_from_dict({}).to_dict(minimal=True)  # old configs mean what they did
+    assert "macro" in field_help()["f1_average"] and "positive class" in field_help()["pos_label"]
+    # YAML's 1 is a label as it appears in the data ('1', MRPC's paraphrase); averages read in any case.
+    path = tmp_path / "run.yaml"
+    path.write_text("pos_label: 1\nf1_average: ' Binary'\n")
+    config = load_config(path)
+    assert (config.data.f1_average, config.data.pos_label) == ("binary", "1")
+    assert load_config(_saved(tmp_path, to_yaml(config))).to_dict() == config.to_dict()
+
+
+def _saved(folder, text):
+    path = folder / "again.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"f1_average": "micro"}, "f1_average", "equals accuracy"),
+        ({"f1_average": "samples"}, "f1_average", "use one of binary, macro, weighted"),
+        ({"f1_average": "weighted", "pos_label": "spam"}, "pos_label", "leave pos_label empty"),
+    ],
+)
+def test_f1_choices_refused_whatever_the_labels(values, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(values)
+    assert info.value.field == field and words in info.value.message
+
+
+def _six_classes(folder) -> str:
+    path = folder / "six.csv"
+    lines = ["text,label"] + [f"review number {i},{'abcdef'[i % 6]}" for i in range(120)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("choice", "field", "words"),
+    [
+        (
+            {"pos_label": "maybe"},
+            "pos_label",
+            "'maybe' is not a label of this data; choose one of 'fresh', 'rotten'",
+        ),
+        ({"f1_average": "binary", "train_file": "six"}, "f1_average", "this data has 6 classes ('a', 'b'"),
+        ({"pos_label": "a", "train_file": "six"}, "pos_label", "applies to two classes; this data has 6"),
+    ],
+)
+def test_an_f1_choice_the_labels_refuse_stops_the_launch_before_a_worker(
+    launcher, tmp_path, choice, field, words
+):
+    from tests.conftest import tiny_config
+
+    if choice.get("train_file") == "six":
+        choice = {**choice, "train_file": _six_classes(tmp_path), "dataset_name": None}
+    with pytest.raises(ConfigError) as info:
+        launcher.launch(tiny_config(**choice))
+    assert info.value.field == field and words in info.value.message, info.value.message
+    assert launcher.store.list_runs() == [] and not list(launcher.home.glob("*/config.yaml"))

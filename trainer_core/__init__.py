@@ -34,7 +34,7 @@ from trainer_core.config import (
 )
 from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
-from trainer_core.metrics import METRIC_NAMES, f1_meaning, f1_positive_class
+from trainer_core.metrics import F1_AVERAGES, METRIC_NAMES, f1_meaning, f1_positive_class, resolve_f1
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
@@ -77,6 +77,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "BUILTIN_MODELS",
     "BUILTIN_PREFIX",
+    "F1_AVERAGES",
     "FINAL_STATUSES",
     "METRIC_NAMES",
     "REPORTED_METRICS",
@@ -108,6 +109,7 @@ __all__ = [
     "lower_is_better",
     "preview_dataset",
     "rebuild_store",
+    "resolve_f1",
     "run_progress",
     "to_yaml",
     "training_choices",

@@ -124,7 +124,7 @@ def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
         step=state.get("global_step"),
         epoch=state.get("epoch"),
         total_steps=state.get("max_steps"),
-        summary=recovered_summary(folder, state) if status == COMPLETED else None,
+        summary=recovered_summary(folder, state, config) if status == COMPLETED else None,
     )
     points = curve_points(run_id, state.get("log_history") or [], started, ended)
     store.log_points(points)
@@ -191,8 +191,13 @@ def curve_points(
     return rows
 
 
-def recovered_summary(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a completed run's summary that its folder still holds (marked as recovered)."""
+def recovered_summary(
+    folder: Path, state: dict[str, Any], config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The parts of a completed run's summary that its folder still holds (marked as recovered).
+
+    ``config`` (the folder's ``config.yaml``) gives the report the run's F1 choice.
+    """
     import pandas as pd
 
     from trainer_core.metrics import classification_report
@@ -209,7 +214,8 @@ def recovered_summary(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
         ids = {name: i for i, name in enumerate(names)}
         truth = table["label"].astype(str).map(ids).to_numpy()
         predicted = table["predicted"].astype(str).map(ids).to_numpy()
-        summary["report"] = classification_report(predicted, truth, names)
+        f1 = {k: (config or {}).get(k) for k in ("f1_average", "pos_label")}
+        summary["report"] = classification_report(predicted, truth, names, **f1)
         summary.update(label_names=names, n_validation=len(table), prediction_rows=len(table))
     return summary
 

@@ -77,7 +77,7 @@ def train(
     trainer.save_model(str(folder.final_model_dir))
     trainer.save_state()
 
-    output, report, n_rows = _predict(trainer, data, folder)
+    output, report, n_rows = _predict(trainer, data, folder, config)
     summary = {
         **{k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))},
         "final_metrics": {
@@ -85,7 +85,9 @@ def train(
         },
         "report": report,
         # What the scores must beat: always answering the validation split's most frequent class.
-        "baseline": majority_baseline(output.label_ids, list(data.label_names)),
+        "baseline": majority_baseline(
+            output.label_ids, list(data.label_names), config.data.f1_average, config.data.pos_label
+        ),
         "label_names": list(data.label_names),
         "columns": dict(data.columns),
         "n_train": len(data.train),
@@ -142,12 +144,14 @@ def _build_trainer(config: RunConfig, training_args, model, tokenizer, data, cal
         eval_dataset=data.validation,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=build_compute_metrics(list(data.label_names)),
+        compute_metrics=build_compute_metrics(
+            list(data.label_names), config.data.f1_average, config.data.pos_label
+        ),
         callbacks=callbacks,
     )
 
 
-def _predict(trainer, data, folder: RunFolder):
+def _predict(trainer, data, folder: RunFolder, config: RunConfig):
     """The final model's predictions on the validation split, saved for the confusion matrix and table."""
     from trainer_core.metrics import classification_report, softmax
 
@@ -156,7 +160,9 @@ def _predict(trainer, data, folder: RunFolder):
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=-1)
-    report = classification_report(predicted, output.label_ids, label_names)
+    report = classification_report(
+        predicted, output.label_ids, label_names, config.data.f1_average, config.data.pos_label
+    )
     table = data.raw_validation.to_pandas()
     table["label"] = [label_names[i] for i in output.label_ids]
     table["predicted"] = [label_names[i] for i in predicted]
