@@ -70,6 +70,8 @@ DIRECT_KEYS = (
     "bf16",
     "early_stopping_patience",
     "load_best_model_at_end",
+    "f1_average",
+    "pos_label",
 )
 # Number widgets and the type they hold (Streamlit refuses an int value in a float widget and back).
 NUMBER_TYPES: dict[str, type] = {

@@ -12,8 +12,10 @@ from dashboard.tables import (
     comparable_config,
     config_diff_caption,
     config_diff_table,
+    f1_text,
     format_duration,
     rank_runs,
+    run_label_names,
     run_labels,
     status_label,
 )
@@ -89,7 +91,16 @@ def render_ranking(runs: list[dict], labels: dict) -> None:
             "Status": status_label(r["status"]),
             "Duration": format_duration(prog.get("elapsed_s")),
         }
+        if metric == F1:  # each run's own F1: a class's F1 or an average, as its config chose
+            extra[r["id"]]["F1 is"] = f1_text(run_label_names(r, data.events(r)), r.get("config")) or "—"
     table = rank_runs(best, metric, labels, extra)
+    meanings = {e["F1 is"] for e in extra.values() if e.get("F1 is", "—") != "—"}
+    if len(meanings) > 1:
+        st.warning(
+            f"These runs' F1 are different scores ({'; '.join(sorted(meanings))}): the ranking puts unlike "
+            "numbers side by side. Compare runs with the same F1 choice, or rank by accuracy.",
+            icon=":material/compare_arrows:",
+        )
     st.dataframe(
         table,
         hide_index=True,

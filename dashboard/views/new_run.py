@@ -18,6 +18,7 @@ from dashboard.views.new_run_inputs import (
     K,
     render_checkpoint,
     render_dataset,
+    render_f1_choice,
     render_hyperparameters,
     values,
 )
@@ -176,6 +177,7 @@ def main() -> None:
     with st.container(border=True):
         render_dataset(slots, help_)
         preview = render_preview(slots, help_, checkpoint)
+        preview = render_f1_choice(slots, help_, preview)
     with st.container(border=True):
         render_hyperparameters(slots, help_)
     config_dict, pre_errors, advanced_keys = F.form_to_config(values())

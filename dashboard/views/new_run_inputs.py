@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import data
 from dashboard import form as F
 from dashboard.tables import checkpoint_summary
-from trainer_core import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core import BUILTIN_DATASETS, BUILTIN_MODELS, F1_AVERAGES, ConfigError, f1_meaning, resolve_f1
 
 K = F.key
 KEEP = "session"  # persist_state: the form survives a visit to another page
@@ -221,6 +221,57 @@ def render_upload(label: str, name: str, help_text: str | None) -> None:
         if st.button("Forget it", key=K(name + "_clear")):
             st.session_state[K(name)] = None
             st.rerun()
+
+
+def render_f1_choice(slots: dict, help_: dict, preview: dict | None) -> dict | None:
+    """How F1 is computed: its average, and the positive class from the labels the preview found.
+
+    Returns:
+        ``preview``, or a copy of it marked not ok with the engine's message when the choice does not
+        fit the data's labels (a positive class it lacks, 'binary' with more than two classes), so the
+        page shows that message under the field and keeps Start disabled.
+    """
+    names = [str(n) for n in ((preview or {}).get("label_counts") or {})]
+    c1, c2 = st.columns(2)
+    with c1:
+        default = f"default ({f1_meaning(names, short=True)})" if names else "default"
+        st.selectbox(
+            "F1 average",
+            (None, *F1_AVERAGES),
+            key=K("f1_average"),
+            persist_state=KEEP,
+            help=help_.get("f1_average"),
+            format_func=lambda a: default if a is None else a,
+        )
+        error_slot(slots, "f1_average")
+    v = values()
+    try:
+        binary = bool(names) and resolve_f1(names, v["f1_average"]).positive is not None
+    except ConfigError:
+        binary = False  # 'binary' of more than two classes: said under the average
+    if v["f1_average"] not in (None, "binary"):
+        st.session_state[K("pos_label")] = None  # an average over every class has no positive class
+    current = st.session_state.get(K("pos_label"))
+    with c2:
+        st.selectbox(
+            "Positive class",
+            names + ([current] if current is not None and current not in names else []),
+            key=K("pos_label"),
+            index=None,
+            persist_state=KEEP,
+            disabled=not binary,
+            placeholder=f"default ('{resolve_f1(names).positive}')" if binary else "none: every class counts",
+            help=help_.get("pos_label"),
+        )
+        error_slot(slots, "pos_label")
+    if not names:
+        st.caption("The positive class can be chosen once the preview has read the labels.")
+        return preview
+    try:
+        resolve_f1(names, v["f1_average"], st.session_state.get(K("pos_label")))
+    except ConfigError as exc:
+        return {**(preview or {}), "ok": False, "error": exc.to_dict()}
+    return preview
 
 
 # --------------------------------------------------------------------------------------------------

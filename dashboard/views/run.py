@@ -180,7 +180,8 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
         c[2].metric("Avg train loss", f"{avg:.4f}", help="Average over the run (no loss points recorded)")
     else:
         c[2].metric("Train loss", "—")
-    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, "Best eval F1")):
+    f1_label = f1_legend(run_label_names(run, data.events(run)), cfg, "Best eval F1")  # says what F1 is
+    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, f1_label)):
         point = best.get(key)
         if point:
             where = (
@@ -316,7 +317,7 @@ def render_charts(run: dict, last: dict | None = None) -> None:
                 {k: series(k) for k in EVAL_KEYS},
                 best_key or ACCURACY,
                 uirevision=run["id"],
-                names={F1: f1_legend(run_label_names(run, data.events(run)))},
+                names={F1: f1_legend(run_label_names(run, data.events(run)), cfg)},
             ),
         )
     left, right = st.columns(2)
