@@ -5,6 +5,10 @@ Hub metric scripts cannot be downloaded offline, so the project ships its own ``
 one compute, the shape of ``evaluate.load("glue", "mrpc")``), and loads it by path. ``evaluate`` is
 imported only when a metric is loaded: importing it pulls in ``transformers.pipelines`` (seconds), which
 the dashboard does not need for :func:`classification_report` or :func:`softmax`.
+
+What "F1" means for a run (the F1 of one class, or an average over all) is decided once, by
+:func:`resolve_f1` from the run's ``f1_average`` and ``pos_label``: compute_metrics, the report, the
+majority baseline and the dashboard's labels all ask it.
 """
 
 from __future__ import annotations
