@@ -260,3 +260,33 @@ def test_gpus_asked_and_given_reach_the_worker(runs_home):
     assert launcher.store.get_run(one)["devices"] == ["cuda:0"]
     assert wait_for(lambda: seen_by_worker(one), what="worker start") == {"CUDA_VISIBLE_DEVICES": "0"}
     launcher.delete(one)
+
+
+# -- the dashboard ---------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_queue_and_moves_a_run(runs_home, monkeypatch):
+    from tests.test_dashboard_app import button, open_page, texts
+
+    monkeypatch.setenv("TRAINER_CORE_SLOTS", "1")
+    monkeypatch.setenv("TRAINER_CORE_GPUS", "")
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    # One run holds the only slot (its worker is fiction: a heartbeat in the future keeps it alive).
+    busy = store.create_run("busy", tiny_config(), run_dir=str(runs_home / "busy"), status=RUNNING)
+    store.update_run(busy, devices=["cpu"], heartbeat_at=time.time() + 3600)
+    (runs_home / "busy").mkdir()
+    (runs_home / "busy" / "train.log").write_text("")
+    a, b = (
+        store.create_run(n, tiny_config(), queue={"priority": 0, "num_gpus": 0}) for n in ("alpha", "beta")
+    )
+
+    at = open_page()
+    assert "1** training · 2 queued" in texts(at.sidebar.caption)
+    shown = texts(at.markdown) + texts(at.caption)
+    assert "**#2**" in shown and "waiting for a free slot (1 of 1 in use)" in shown and "1 ahead" in shown
+    button(at, f"queue.up.{b}").click().run()
+    assert [e["id"] for e in Launcher(home=runs_home).run_queue.entries()] == [b, a]
+    button(at, f"queue.cancel.{a}").click().run()
+    assert store.get_run(a)["status"] == STOPPED
+    at = open_page("views/new_run.py")
+    assert "Queued: 1 ahead, waiting for a free slot (1 of 1 in use)." in texts(at.caption)
