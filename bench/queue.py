@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.common import log, median
 from trainer_core import Launcher
 
@@ -54,6 +56,9 @@ def _one_mode(queue: bool, runs: int, config: dict[str, Any]) -> dict[str, Any]:
             "eval_accuracy": [r["summary"]["final_metrics"].get("eval_accuracy") for r in finished],
         }
     finally:
+        # The workers record their own end, then exit: let them (and the supervisor threads watching
+        # them) finish before their store goes.
+        psutil.wait_procs(psutil.Process().children(), timeout=60)
         shutil.rmtree(home, ignore_errors=True)
 
 
