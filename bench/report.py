@@ -255,6 +255,47 @@ def footprint_rows(r: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def queue_rows(r: dict[str, Any]) -> list[list[str]]:
+    q, a = r["queue"], r["all_at_once"]
+    cmd, mach = f"`{r['command']}`", _short_machine(r)
+    return [
+        [
+            f"6. Makespan of {r['runs']} MiniLM runs launched at once: queue ({q['slots']}) vs all at once",
+            _f(q["makespan_s"], ".0f", " s"),
+            _f(a["makespan_s"], ".0f", " s"),
+            _f(r["makespan_ratio"], ".2f"),
+            "≤ 1.0",
+            _met(r["makespan_ratio"] <= 1.0),
+            cmd,
+            mach,
+        ],
+        [
+            "6. One run's own time, worker start to end (median)",
+            _f(q["own_median_s"], ".0f", " s"),
+            _f(a["own_median_s"], ".0f", " s"),
+            _f(r["own_ratio"], ".2f"),
+            "—",
+            "—",
+            cmd,
+            mach,
+        ],
+    ]
+
+
+def _queue_details(r: dict[str, Any]) -> list[str]:
+    out = [f"### 6. Queue against all at once ({r['runs']} runs; {_load(r)})\n"]
+    out.append("| mode | makespan | own time per run | launch to end per run | eval accuracy |")
+    out.append("|---|---|---|---|---|")
+    for name in ("queue", "all_at_once"):
+        m = r[name]
+        out.append(
+            f"| {name.replace('_', ' ')} | {m['makespan_s']:.0f} s | {_list(m['own_s'], '.0f')} s | "
+            f"{_list(m['launch_to_end_s'], '.0f')} s | {_list(m['eval_accuracy'], '.3f')} |"
+        )
+    out.append(f"\nConfig: {r['config']}.\n")
+    return out
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
@@ -352,6 +393,8 @@ def details(results: dict[str, dict[str, Any]]) -> str:
             f"({r['samples'][-1]['points']:,} points); last progress text on the page: "
             f'"{r["samples"][-1].get("page_progress")}"\n'
         )
+    if "queue" in results:
+        out += _queue_details(results["queue"])
     return "\n".join(out)
 
 
@@ -367,6 +410,7 @@ def generated(results: dict[str, dict[str, Any]]) -> str:
         ("mrpc", mrpc_rows),
         ("store", store_rows),
         ("footprint", footprint_rows),
+        ("queue", queue_rows),
     ):
         if name in results:
             rows += build(results[name])

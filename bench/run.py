@@ -27,9 +27,10 @@ FIGURES = {
     "mrpc": "bench.mrpc",
     "store": "bench.metrics_path",
     "footprint": "bench.footprint",
+    "queue": "bench.queue",
 }
 # `make bench` without --only: the 30-minute footprint run is left to an explicit --only footprint.
-DEFAULT = ("overhead", "overhead-concurrent", "store", "mrpc")
+DEFAULT = ("overhead", "overhead-concurrent", "store", "mrpc", "queue")
 
 
 def main(argv: list[str] | None = None) -> int:

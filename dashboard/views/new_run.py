@@ -23,6 +23,7 @@ from dashboard.views.new_run_inputs import (
     values,
 )
 from dashboard.views.new_run_preview import render_preview
+from dashboard.views.runs_queue import render_start_forecast
 from trainer_core import ConfigError, check_max_length, to_yaml
 
 
@@ -121,6 +122,7 @@ def render_review(config, config_dict: dict, errors: dict, general) -> None:
             icon=":material/play_arrow:",
             width="stretch",
         )
+        render_start_forecast()
     if config is not None:
         left, right = st.columns(2)
         yaml_text = to_yaml(config)

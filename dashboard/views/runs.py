@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import data, state
 from dashboard.state import act
 from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
+from dashboard.views.runs_queue import render_queue
 from trainer_core import ACTIVE_STATUSES, ALL_STATUSES
 
 REFRESH_S = 2.0
@@ -171,6 +172,7 @@ def main() -> None:
     if not runs:
         render_empty()
         return
+    render_queue()
     render_filters()
     render_table()
     render_actions(runs)

@@ -13,7 +13,7 @@ from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainer_core.cli import delete, launch, list_runs, rebuild_store, resume, run, show, stop
+    from trainer_core.cli import delete, launch, list_runs, queue, rebuild_store, resume, run, show, stop
 
     parser = argparse.ArgumentParser(
         # The console script's name, or `python -m trainer_core`: both run this.
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.stop_command_parser,
         resume.resume_command_parser,
         delete.delete_command_parser,
+        queue.queue_command_parser,
         rebuild_store.rebuild_store_command_parser,
     ):
         add_parser(commands)

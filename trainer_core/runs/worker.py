@@ -315,7 +315,13 @@ def run_worker(
     try:
         config = load_config(folder.config_file)
         where = f", resuming from {Path(resume_from).name}" if resume_from else ""
-        store.add_event(run_id, "worker_start", f"worker {os.getpid()} started (attempt {attempt}){where}")
+        store.add_event(
+            run_id,
+            "worker_start",
+            f"worker {os.getpid()} started (attempt {attempt}){where}",
+            # What the queue gave this worker, as the process sees it.
+            {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
+        )
         outcome = train(
             config, store, run_id, run_dir, resume_from_checkpoint=resume_from, stop_event=stop_flag
         )
@@ -330,7 +336,20 @@ def run_worker(
         _print_quietly(fields["traceback"])
     finally:
         done.set()
-    return _record_outcome(store, folder, run_id, attempt, status, code, fields)
+    code = _record_outcome(store, folder, run_id, attempt, status, code, fields)
+    _start_successors(store_url, run_dir)
+    return code
+
+
+def _start_successors(store_url: str, run_dir: str) -> None:
+    """Start the queued runs that fit now that this run's slot is free: no daemon has to."""
+    from trainer_core.runs.launcher import Launcher  # the launcher imports this module
+
+    try:
+        # Runs live in <home>/<run id>; the inventory comes from the launcher's environment variables.
+        Launcher(home=Path(run_dir).parent, store_url=store_url).start_queued()
+    except Exception:  # noqa: BLE001 - the next reconcile starts them; this run's outcome is recorded
+        logger.warning("could not start the next queued runs", exc_info=True)
 
 
 def _record_outcome(

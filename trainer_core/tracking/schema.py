@@ -93,9 +93,30 @@ def _v2_run_notes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT")
 
 
+def _v3_run_queue(conn: sqlite3.Connection) -> None:
+    """Version 3: the run queue (see ``runs/queue.py``).
+
+    ``queue_seq`` orders launches (set when a run enters the queue; NULL for runs made outside it),
+    ``priority`` goes first (higher starts sooner), ``num_gpus`` is what the run asks for, ``devices`` (a
+    JSON list) what it holds while active: NULL while it waits, so a queued run with devices is starting.
+    ``resume_from`` is the checkpoint a queued resume starts from.
+    """
+    for column in (
+        "priority INTEGER NOT NULL DEFAULT 0",
+        "queue_seq INTEGER",
+        "num_gpus INTEGER",
+        "devices TEXT",
+        "resume_from TEXT",
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    # Runs active before the queue existed hold no slot: they are left to finish as they were started.
+    conn.execute("UPDATE runs SET devices = '[]' WHERE status IN ('queued', 'running', 'stopping')")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, host)")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1. Each runs inside a transaction that the caller
 # commits: use conn.execute (executescript would commit on its own half way).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes, _v3_run_queue)
 
 # PRAGMA quick_check reads every page: 298 ms for a 115 MB store of 1M points (measured, warm cache),
 # against 0.3 ms for the rest of the open; too slow for every open by every worker, CLI command and

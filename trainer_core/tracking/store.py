@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trainer_core.errors import RunNotFoundError
+from trainer_core.tracking.queue_rows import NEXT_QUEUE_SEQ, QueueQueries
 from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, rollup_rows
 from trainer_core.tracking.schema import (
     QUICK_CHECK_MAX_BYTES,
@@ -36,7 +37,12 @@ from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
 
 # Columns stored as JSON, and what a run reads where one is empty.
-_JSON_COLUMNS: dict[str, Callable[[], Any]] = {"config": dict, "summary": lambda: None, "tags": list}
+_JSON_COLUMNS: dict[str, Callable[[], Any]] = {
+    "config": dict,
+    "summary": lambda: None,
+    "tags": list,
+    "devices": lambda: None,
+}
 # Set once at creation; everything else in a run's row may be updated.
 _FIXED_COLUMNS = ("id", "created_at")
 
@@ -46,7 +52,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class MetricsStore(SeriesQueries):
+class MetricsStore(SeriesQueries, QueueQueries):
     """Runs, metric points and events, in a database named by URL.
 
     Opening checks the file (see ``tracking/schema.py``) and migrates its schema to the current version.
@@ -147,15 +153,25 @@ class MetricsStore(SeriesQueries):
         run_id: str | None = None,
         status: str = QUEUED,
         created_at: float | None = None,
+        queue: Mapping[str, int] | None = None,
     ) -> str:
-        """Insert a new run and return its id (``created_at``: now, unless restoring an older run)."""
+        """Insert a new run and return its id (``created_at``: now, unless restoring an older run).
+
+        ``queue`` (``{"priority": p, "num_gpus": n}``) puts the run at the back of this host's queue
+        in the same transaction, so no scheduler ever sees it half-made.
+        """
         run_id = run_id or new_run_id()
         created_at = time.time() if created_at is None else created_at
+        columns = "id, name, status, config, created_at, run_dir, host"
+        values = "?, ?, ?, ?, ?, ?, ?"
+        params: list[Any] = [run_id, name, status, json.dumps(dict(config)), created_at, run_dir]
+        params.append(socket.gethostname())
+        if queue is not None:
+            columns += ", priority, num_gpus, queue_seq"
+            values += f", ?, ?, {NEXT_QUEUE_SEQ}"
+            params += [int(queue.get("priority") or 0), queue.get("num_gpus")]
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, name, status, config, created_at, run_dir, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, status, json.dumps(dict(config)), created_at, run_dir, socket.gethostname()),
-            )
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({values})", params)
         return run_id
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -350,15 +366,16 @@ class MetricsStore(SeriesQueries):
 
     def claim_attempt(self, run_id: str, from_statuses: Iterable[str], **fields: Any) -> int | None:
         """Start a new attempt: status queued, attempt + 1, pid cleared, heartbeat now, and ``fields``,
-        in one transaction and only if the run is still in ``from_statuses``. Returns the new attempt
-        number, or None when the run's status had changed meanwhile."""
+        in one transaction and only if the run is still in ``from_statuses``; the attempt waits at the
+        back of the queue for its devices. Returns the new attempt number, or None when the run's
+        status had changed meanwhile."""
         from_statuses = list(from_statuses)
-        fields = {"status": QUEUED, "pid": None, "heartbeat_at": time.time(), **fields}
+        fields = {"status": QUEUED, "pid": None, "heartbeat_at": time.time(), "devices": None, **fields}
         values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self._write() as conn:
             cur = conn.execute(
-                f"UPDATE runs SET {sets}, attempt = attempt + 1 "
+                f"UPDATE runs SET {sets}, attempt = attempt + 1, queue_seq = {NEXT_QUEUE_SEQ} "
                 f"WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
                 (*values, run_id, *from_statuses),
             )
