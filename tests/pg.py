@@ -47,8 +47,9 @@ def free_port() -> int:
 class PostgresServer:
     """One running server: ``url(name)`` for a database on it, ``new_database()`` for a fresh one."""
 
-    def __init__(self, root: Path, port: int, bin_dir: Path, user: str | None):
+    def __init__(self, root: Path, port: int, bin_dir: Path, user: str | None, durable: bool = False):
         self.root, self.port, self.bin_dir, self.user = root, port, bin_dir, user
+        self.durable = durable
         self.data = root / "data"
         self._names = itertools.count()
 
@@ -86,8 +87,10 @@ class PostgresServer:
             raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.data} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c max_connections=200"
         )
+        if not self.durable:  # a benchmark keeps the server's defaults; tests need no crash safety
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         done = self._run(
             self.bin_dir / "pg_ctl",
             "-D",
@@ -110,8 +113,12 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a throwaway server and stop exactly it afterwards, even when the block fails."""
+def postgres_server(durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a throwaway server and stop exactly it afterwards, even when the block fails.
+
+    Args:
+        durable: keep fsync and full-page writes on (for benchmarks); tests run without them.
+    """
     bin_dir = server_bin()
     root = Path(tempfile.mkdtemp(prefix="trainer-core-pg-"))
     user = None
@@ -119,7 +126,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         user = "postgres"
         account = pwd.getpwnam(user)
         os.chown(root, account.pw_uid, account.pw_gid)
-    server = PostgresServer(root, free_port(), bin_dir, user)
+    server = PostgresServer(root, free_port(), bin_dir, user, durable)
     began = time.monotonic()
     try:
         server.start()
