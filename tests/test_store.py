@@ -210,7 +210,9 @@ def test_claimers_in_four_processes_never_share_a_run_or_a_slot(store_url):
     # Slots in use over time: +1 at each hold's start, -1 at its end (ends first at equal times).
     changes = sorted([(began, 1) for _, began, _ in claims] + [(ended, -1) for *_, ended in claims])
     in_use = max(itertools.accumulate(change for _, change in changes))
-    assert in_use == 2, in_use  # both slots used at once, never a third
+    # Never a third holder. (Both slots are usually in use at once, but on a loaded 2-core machine the
+    # claimers can run one after another: one run in three failed an "exactly 2" check at load ~17.)
+    assert 1 <= in_use <= 2, in_use
     assert sum(1 for r in results if r) >= 2  # the claims really were spread over processes
     assert {r["status"] for r in store.list_runs()} == {COMPLETED}
 

@@ -60,6 +60,9 @@ class SQLiteBackend:
         # Every SQLite write transaction is serialised by the file lock, named or not.
         return schema.write_transaction(conn, self.busy_timeout_s)
 
+    def pipeline(self, conn: sqlite3.Connection):
+        return contextlib.nullcontext()
+
     def rows(self, conn: sqlite3.Connection, sql: str, params: tuple) -> list[Any]:
         cursor = conn.execute(sql, params)
         cursor.row_factory = sqlite3.Row
@@ -118,6 +121,10 @@ class PostgresBackend:
                 # ends with the transaction.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (serialize,))
             yield conn
+
+    def pipeline(self, conn: postgres.PgConnection):
+        """Send the statements of the block without waiting for each answer (psycopg's pipeline mode)."""
+        return conn.raw.pipeline()
 
     def rows(self, conn: postgres.PgConnection, sql: str, params: tuple) -> list[Any]:
         from psycopg.rows import dict_row

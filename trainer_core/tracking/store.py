@@ -110,8 +110,10 @@ class MetricsStore(SeriesQueries, RunClaims):
             self._local.conn = None
 
     @contextlib.contextmanager
-    def _write(self, serialize: str | None = None) -> Iterator[Any]:
-        with self._backend.reported(), self._backend.transaction(self._conn(), serialize) as conn:
+    def _write(self, serialize: str | None = None, pipelined: bool = False) -> Iterator[Any]:
+        conn = self._conn()
+        batch = self._backend.pipeline(conn) if pipelined else contextlib.nullcontext()
+        with self._backend.reported(), batch, self._backend.transaction(conn, serialize):
             yield conn
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
@@ -303,7 +305,9 @@ class MetricsStore(SeriesQueries, RunClaims):
         if not rows and touch is None:
             return
         rollups = rollup_rows(rows)
-        with self._write() as conn:
+        # Pipelined: one round trip to a PostgreSQL server for the whole transaction, not one per
+        # statement (nothing is read back in it); SQLite has no round trips to save.
+        with self._write(pipelined=True) as conn:
             if touch is not None:
                 run_id, step, epoch, now = touch
                 conn.execute(
