@@ -6,6 +6,7 @@ person after reading the numbers) is kept when the report is rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -183,22 +184,36 @@ def mrpc_rows(r: dict[str, Any]) -> list[list[str]]:
 
 
 def store_rows(r: dict[str, Any]) -> list[list[str]]:
+    """The metrics-path rows, SQLite and PostgreSQL side by side in each (results of one run)."""
     cmd, mach = f"`{r['command']}`", _short_machine(r)
-    cb, w, cmp_, page = r["callback"]["all"], r["writes"], r["compare"], r["run_page"]
+    backends = [("SQLite", r)] + ([("PostgreSQL", r["postgresql"])] if "postgresql" in r else [])
+
+    def both(value: Callable[[dict[str, Any]], str]) -> str:
+        return " · ".join(f"{name} {value(b)}" for name, b in backends)
+
+    def met(ok: Callable[[dict[str, Any]], bool]) -> str:
+        return _met(all(ok(b) for _, b in backends))
+
+    w, cmp_, page = r["writes"], r["compare"], r["run_page"]
     return [
         [
             "4. StoreCallback.on_log cost (median, p95)",
-            f"{_f(cb['median_ms'], '.3f')} ms (p95 {_f(cb['p95_ms'], '.2f')} ms)",
+            both(
+                lambda b: (
+                    f"{_f(b['callback']['all']['median_ms'], '.3f')} ms "
+                    f"(p95 {_f(b['callback']['all']['p95_ms'], '.2f')} ms)"
+                )
+            ),
             "—",
             "—",
             "≤ 1 ms",
-            _met(cb["median_ms"] <= 1.0),
+            met(lambda b: b["callback"]["all"]["median_ms"] <= 1.0),
             cmd,
             mach,
         ],
         [
             "4. Store writes, one point per call",
-            _f(w["per_call"]["points_per_s"], ",.0f", " points/s"),
+            both(lambda b: _f(b["writes"]["per_call"]["points_per_s"], ",.0f", " points/s")),
             "—",
             "—",
             "report",
@@ -208,7 +223,7 @@ def store_rows(r: dict[str, Any]) -> list[list[str]]:
         ],
         [
             f"4. Store writes, batches of {w['batched']['batch']:,}",
-            _f(w["batched"]["points_per_s"], ",.0f", " points/s"),
+            both(lambda b: _f(b["writes"]["batched"]["points_per_s"], ",.0f", " points/s")),
             "—",
             "—",
             "report",
@@ -218,25 +233,61 @@ def store_rows(r: dict[str, Any]) -> list[list[str]]:
         ],
         [
             f"4. Compare: {cmp_['runs']} runs × {cmp_['points_per_run']:,} points → figure (median wall / CPU)",
-            f"{_f(cmp_['refresh']['median_ms'], '.0f')} ms / {_f(cmp_['refresh']['cpu_median_ms'], '.0f')} ms",
+            both(
+                lambda b: (
+                    f"{_f(b['compare']['refresh']['median_ms'], '.0f')} ms / "
+                    f"{_f(b['compare']['refresh']['cpu_median_ms'], '.0f')} ms"
+                )
+            ),
             "MLflow UI: unusable near 100k points per metric; W&B, TensorBoard: sample to 1,000 points",
             "—",
             "≤ 300 ms",
-            _met(cmp_["refresh"]["median_ms"] <= 300),
+            met(lambda b: b["compare"]["refresh"]["median_ms"] <= 300),
             cmd,
             mach,
         ],
         [
             f"4. Run page refresh, {page['loss_points']:,}-point run (median wall / CPU)",
-            f"{_f(page['refresh']['median_ms'], '.0f')} ms / {_f(page['refresh']['cpu_median_ms'], '.0f')} ms",
+            both(
+                lambda b: (
+                    f"{_f(b['run_page']['refresh']['median_ms'], '.0f')} ms / "
+                    f"{_f(b['run_page']['refresh']['cpu_median_ms'], '.0f')} ms"
+                )
+            ),
             "same anchors",
             "—",
             "≤ 200 ms",
-            _met(page["refresh"]["median_ms"] <= 200),
+            met(lambda b: b["run_page"]["refresh"]["median_ms"] <= 200),
             cmd,
             mach,
         ],
     ]
+
+
+def store_details(name: str, b: dict[str, Any]) -> list[str]:
+    """The detail lines of one backend's metrics-path figures."""
+    cb, cmp_, page = b["callback"], b["compare"], b["run_page"]
+    out = [f"**{name}**\n"]
+    out.append(
+        f"- on_log: train logs median {cb['train_log']['median_ms']:.3f} ms (p95 {cb['train_log']['p95_ms']:.3f}, "
+        f"max {cb['train_log']['max_ms']:.1f}), eval logs median {cb['eval_log']['median_ms']:.3f} ms; "
+        f"CPU median {cb['all']['cpu_median_ms']:.3f} ms over {cb['all']['n']} calls"
+    )
+    out.append(
+        f"- Compare: store reads alone median {cmp_['series_reads']['median_ms']:.0f} ms wall / "
+        f"{cmp_['series_reads']['cpu_median_ms']:.0f} ms CPU; figure to JSON {cmp_['figure_json']['median_ms']:.0f} ms; "
+        f"{cmp_['plotted_points']:,} points plotted; filling the store took {cmp_['fill_s']:.0f} s "
+        f"({cmp_['fill_points_per_s']:,.0f} points/s); builder `{cmp_['figure_builder']}`; "
+        f"raw wall ms {_list(cmp_['refresh']['raw_ms'], '.0f')}"
+    )
+    out.append(
+        f"- Run page: {page['total_points']:,} points in the run; store reads alone median "
+        f"{page['series_reads']['median_ms']:.0f} ms wall / {page['series_reads']['cpu_median_ms']:.0f} ms CPU; "
+        f"figures to JSON {page['figures_json']['median_ms']:.0f} ms; log tail {page['log_tail']['median_ms']:.1f} ms "
+        f"of a {page['log_tail']['log_mb']:.0f} MB log; raw wall ms {_list(page['refresh']['raw_ms'], '.0f')}"
+    )
+    out.append(f"- store with all of the above: {b.get('db_mb', 0):.0f} MB\n")
+    return out
 
 
 def footprint_rows(r: dict[str, Any]) -> list[list[str]]:
@@ -358,27 +409,14 @@ def details(results: dict[str, dict[str, Any]]) -> str:
         out.append(f"- config: `{r['config']}`\n")
     if "store" in results:
         r = results["store"]
-        cb, cmp_, page = r["callback"], r["compare"], r["run_page"]
         out.append(f"### 4. Metrics path ({_load(r)})\n")
-        out.append(
-            f"- on_log: train logs median {cb['train_log']['median_ms']:.3f} ms (p95 {cb['train_log']['p95_ms']:.3f}, "
-            f"max {cb['train_log']['max_ms']:.1f}), eval logs median {cb['eval_log']['median_ms']:.3f} ms; "
-            f"CPU median {cb['all']['cpu_median_ms']:.3f} ms over {cb['all']['n']} calls"
-        )
-        out.append(
-            f"- Compare: store reads alone median {cmp_['series_reads']['median_ms']:.0f} ms wall / "
-            f"{cmp_['series_reads']['cpu_median_ms']:.0f} ms CPU; figure to JSON {cmp_['figure_json']['median_ms']:.0f} ms; "
-            f"{cmp_['plotted_points']:,} points plotted; filling the store took {cmp_['fill_s']:.0f} s "
-            f"({cmp_['fill_points_per_s']:,.0f} points/s); builder `{cmp_['figure_builder']}`; "
-            f"raw wall ms {_list(cmp_['refresh']['raw_ms'], '.0f')}"
-        )
-        out.append(
-            f"- Run page: {page['total_points']:,} points in the run; store reads alone median "
-            f"{page['series_reads']['median_ms']:.0f} ms wall / {page['series_reads']['cpu_median_ms']:.0f} ms CPU; "
-            f"figures to JSON {page['figures_json']['median_ms']:.0f} ms; log tail {page['log_tail']['median_ms']:.1f} ms "
-            f"of a {page['log_tail']['log_mb']:.0f} MB log; raw wall ms {_list(page['refresh']['raw_ms'], '.0f')}"
-        )
-        out.append(f"- store file with all of the above: {r.get('db_mb', 0):.0f} MB\n")
+        out.extend(store_details("SQLite", r))
+        if "postgresql" in r:
+            out.extend(
+                store_details(
+                    f"PostgreSQL (local server {r['postgresql'].get('server', '')})", r["postgresql"]
+                )
+            )
     if "footprint" in results:
         r = results["footprint"]
         out.append(f"### 5. Dashboard footprint ({_load(r)})\n")

@@ -28,6 +28,7 @@ def wait_for(predicate, timeout=120, poll=0.1, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.both_stores
 def test_completed_run_records_everything(launcher):
     run_id = launcher.launch(tiny_config(), name="tiny")
     run = launcher.wait(run_id, timeout=240)
@@ -79,6 +80,7 @@ def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):
     assert not any(p.is_dir() for p in launcher.home.iterdir())
 
 
+@pytest.mark.both_stores
 def test_stop_checkpoints_and_resume_continues_the_step_count(launcher):
     config = tiny_config(
         max_train_samples=160, per_device_train_batch_size=8, num_train_epochs=6
@@ -115,6 +117,7 @@ def test_worker_killed_with_sigkill_is_failed(launcher):
     assert launcher.store.count_points(run_id) > 0
 
 
+@pytest.mark.both_stores
 def test_dead_worker_found_by_a_later_launcher(runs_home):
     """A worker that dies while no launcher watches it (dashboard closed) is failed on the next start."""
     env = {**os.environ, "TRAINER_CORE_HOME": str(runs_home)}
@@ -140,6 +143,7 @@ def test_dead_worker_found_by_a_later_launcher(runs_home):
     assert run["status"] == FAILED and "gone" in run["error"]
 
 
+@pytest.mark.both_stores
 def test_stale_heartbeat_is_failed(launcher):
     run_id = launcher.store.create_run("ghost", tiny_config(), run_dir=str(launcher.home / "ghost"))
     launcher.store.update_run(run_id, status=RUNNING, host="another-machine", heartbeat_at=time.time() - 3600)

@@ -106,9 +106,10 @@ def test_moves_and_priorities_reorder_the_queue():
     ]
 
 
-def test_claims_from_many_processes_never_overfill(tmp_path):
+@pytest.mark.both_stores
+def test_claims_from_many_processes_never_overfill(store_url):
     # Six processes, each queueing a run and claiming slots at the same moment, against 2 slots.
-    url = f"sqlite:///{tmp_path / 'metrics.db'}"
+    url = store_url
     MetricsStore(url).close()
     script = (
         "import sys, time\n"
@@ -208,6 +209,7 @@ def test_one_slot_queues_in_order_and_each_end_starts_the_next(runs_home, tmp_pa
     assert seen == [first, *order] or seen == order  # the first may have been seen before the loop
 
 
+@pytest.mark.both_stores
 def test_stop_and_delete_of_a_queued_run(runs_home):
     launcher = Launcher(home=runs_home, inventory=DeviceInventory(cpu_slots=1))
     busy = launcher.launch(tiny_config(**LONG), preflight=False)

@@ -196,9 +196,35 @@ def test_unsupported_store_url_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINER_CORE_DB", "mysql://db.example/runs")
     with pytest.raises(ConfigError) as info:
         Launcher(home=tmp_path / "runs")
-    assert info.value.field == "TRAINER_CORE_DB" and "only SQLite" in info.value.message
+    assert info.value.field == "TRAINER_CORE_DB" and "postgresql://" in info.value.message
     env_line = one_error_line(cli("--db", "mysql://db.example/runs", "list", home=tmp_path, check=False))
     assert "TRAINER_CORE_DB" in env_line and "sqlite:///" in env_line
+    # A PostgreSQL server that is not there: one line naming the URL (without its password).
+    pg_line = one_error_line(
+        cli("--db", "postgresql://u:pw@127.0.0.1:1/runs", "list", home=tmp_path, check=False)
+    )
+    assert "TRAINER_CORE_DB" in pg_line and "u:***@127.0.0.1:1/runs" in pg_line and ":pw@" not in pg_line
+
+
+def test_a_runs_folder_moves_into_an_empty_postgresql_store_with_rebuild(home_copy, pg_server):
+    home, ids, original = home_copy
+    url = pg_server.new_database()
+    # An empty shared store beside launched run folders is refused, as a lost SQLite file is ...
+    line = one_error_line(cli("--db", url, "list", home=home, check=False))
+    assert "has no runs, but 2 run folder(s)" in line and "rebuild-store" in line
+    # ... and rebuild-store fills it from the folders, moving nothing aside.
+    out = cli("--db", url, "rebuild-store", home=home)
+    assert "2 run(s) recovered" in out.stdout and "moved aside" not in out.stdout
+    store = Launcher(home=home, store_url=url).store
+    assert store.dialect == "postgresql"
+    assert {r["id"]: r["status"] for r in store.list_runs()} == {
+        ids["done"]: COMPLETED,
+        ids["stopped"]: STOPPED,
+    }
+    for key in original.metric_keys(ids["done"]):
+        rebuilt, kept = store.get_series(ids["done"], key), original.get_series(ids["done"], key)
+        assert rebuilt[SERIES].equals(kept[SERIES]), key
+    assert ids["done"] in cli("--db", url, "list", home=home).stdout
 
 
 def test_store_errors_are_config_errors_for_the_dashboard_too(tmp_path):

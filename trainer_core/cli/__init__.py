@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Launch, watch and manage fine-tuning runs.",
     )
     parser.add_argument("--home", help="runs folder (default: $TRAINER_CORE_HOME or ./runs)")
-    parser.add_argument("--db", help="metrics store URL (default: sqlite:///<home>/metrics.db)")
+    parser.add_argument(
+        "--db",
+        help="metrics store URL (default: $TRAINER_CORE_DB or sqlite:///<home>/metrics.db); "
+        "postgresql://user@host:port/database for one store shared by several machines",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_parser in (
         run.run_command_parser,

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -261,7 +260,7 @@ class Launcher(QueueScheduling, RunFiles):
                 error = f"worker stopped responding: {why} (killed, out of memory, or the machine restarted)"
             try:
                 recorded = self._finish(run, status, error)
-            except sqlite3.Error:  # the store refuses writes (disk full): try again on the next refresh
+            except self.store.errors:  # the store refuses writes (disk full): try again on the next refresh
                 logger.warning("could not record the end of run %s", run["id"], exc_info=True)
                 continue
             if recorded and status == FAILED:

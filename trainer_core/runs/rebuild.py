@@ -25,6 +25,7 @@ import yaml
 from trainer_core.errors import RunStateError, StoreDamagedError
 from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS
 from trainer_core.runs.home import default_store_url, open_store, run_folders, usable_home
+from trainer_core.tracking.postgres import display_url, is_postgres_url
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.status import COMPLETED, FAILED, STOPPED
 from trainer_core.tracking.store import MetricsStore, is_metric_value
@@ -50,7 +51,8 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     """Recover the runs of a runs folder into its metrics store.
 
     A damaged, empty or missing store is moved aside (``metrics.db.damaged-<time>``, never deleted) and a
-    fresh one is filled from the run folders. A sound store keeps its rows and only gets the runs it lacks.
+    fresh one is filled from the run folders. A sound store keeps its rows and only gets the runs it lacks
+    (a PostgreSQL store always: a server has no file to move aside).
 
     Args:
         home: the runs folder (default ``$TRAINER_CORE_HOME`` or ``./runs``).
@@ -64,7 +66,8 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     began = time.monotonic()
     home = usable_home(home)
     url = default_store_url(home, store_url)
-    path = sqlite_path(url)
+    on_server = is_postgres_url(url)
+    path = display_url(url) if on_server else sqlite_path(url)
     folders = run_folders(home)
     _refuse_live_workers(folders)
     moved: list[str] = []
@@ -72,7 +75,9 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
         # The full quick_check, whatever the file's size: this is the one place that can afford it.
         store = open_store(home, url, quick_check_max_bytes=1 << 62)
     except StoreDamagedError:
-        moved = move_aside(path)
+        # A PostgreSQL database is refused only for having no runs: it is filled where it is (this is
+        # also how a runs folder moves from its SQLite file to a shared server).
+        moved = [] if on_server else move_aside(path)
         store = MetricsStore(url)
     recovered, kept, skipped = [], [], []
     for folder in folders:

@@ -35,7 +35,7 @@ class QueueQueries:
         """The runs waiting on ``host`` in the order they start, and the devices its active runs hold."""
         waiting = self._rows(
             "SELECT id, name, priority, queue_seq, num_gpus, attempt, created_at FROM runs "
-            f"WHERE host = ? AND {WAITING} ORDER BY priority DESC, queue_seq",
+            f"WHERE host = ? AND {WAITING} ORDER BY priority DESC, queue_seq, created_at, id",
             (host, QUEUED),
         )
         held = self._read(
@@ -53,12 +53,11 @@ class QueueQueries:
         """Give devices to one waiting run of ``host``, in one transaction; returns its row, or None.
 
         ``choose(waiting, held)`` (see :meth:`queue_state`) names the run and its devices. The write
-        lock is taken first (BEGIN IMMEDIATE), so two processes never both see a device free or both
-        start one run. On PostgreSQL the same holds with ``pg_advisory_xact_lock(hashtext(host))`` at
-        the start (claims on one host queue on it, other hosts' do not) and the waiting rows read
-        ``FOR UPDATE SKIP LOCKED``.
+        lock is taken first (BEGIN IMMEDIATE on SQLite; on PostgreSQL a transaction-level advisory lock
+        named for the host, so claims on one host queue on it and other hosts' do not), so two processes
+        never both see a device free or both start one run.
         """
-        with self._write() as conn:
+        with self._write(serialize=f"queue:{host}") as conn:
             choice = choose(*self.queue_state(host))
             if choice is None:
                 return None
@@ -99,7 +98,7 @@ class QueueQueries:
     def reorder_queue(self, host: str, plan: Callable[[list[dict[str, Any]]], list[tuple[str, int]]]) -> None:
         """Rewrite the order of ``host``'s queue in one transaction: ``plan(waiting)`` returns every
         waiting run's id and priority in their new order."""
-        with self._write() as conn:
+        with self._write(serialize=f"queue:{host}") as conn:
             waiting, _ = self.queue_state(host)
             for seq, (run_id, priority) in enumerate(plan(waiting), start=1):
                 conn.execute(

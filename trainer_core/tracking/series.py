@@ -23,6 +23,9 @@ class SeriesQueries:
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:  # pragma: no cover - provided
         raise NotImplementedError
 
+    def _extremes_sql(self, where: str, lo: int, width: float) -> str:  # pragma: no cover - provided
+        raise NotImplementedError
+
     def metric_keys(self, run_id: str) -> list[str]:
         """The names of all series recorded for a run."""
         # A loose index scan: one probe per distinct key instead of reading every point.
@@ -92,16 +95,7 @@ class SeriesQueries:
         return regroup(np.array(rows, dtype=float).reshape(-1, 8), lo, hi, buckets)
 
     def _downsampled_scan(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
-        # SQLite-specific: a bare column next to MIN()/MAX() comes from the row holding that extreme.
-        # (PostgreSQL: DISTINCT ON (bucket) ... ORDER BY bucket, value.)
-        width = (hi - lo + 1) / buckets
-        bucket = f"CAST((step - {int(lo)}) / {width!r} AS INTEGER)"
-        rows = self._read(
-            f"SELECT step, epoch, MIN(value), wall_time FROM metrics WHERE {where} GROUP BY {bucket} "
-            f"UNION ALL "
-            f"SELECT step, epoch, MAX(value), wall_time FROM metrics WHERE {where} GROUP BY {bucket}",
-            params + params,
-        )
+        rows = self._read(self._extremes_sql(where, lo, (hi - lo + 1) / buckets), params + params)
         frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
         return (
             frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
