@@ -244,7 +244,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         if name in ("text_column", "text_pair_column", "label_column") and not value:
             value = None
         config[name] = value
-    config["warmup_steps"] = float(values.get("warmup_ratio") or 0.0)
+    config["warmup_steps"] = values.get("warmup_ratio")  # empty stays None: the engine asks for a number
     for strategy, steps in (
         ("logging_strategy", "logging_steps"),
         ("eval_strategy", "eval_steps"),
@@ -260,7 +260,18 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         errors["advanced_json"] = str(exc)
         advanced = {}
     config.update(advanced)
+    if "warmup_steps" not in advanced and _not_a_ratio(values.get("warmup_ratio")):
+        # transformers reads a warmup_steps of 1 or more as a step count: 5 in the ratio box would run
+        # 5 warmup steps while the box says a ratio of 5.
+        errors["warmup_ratio"] = (
+            f"is a share of the training steps: enter a value from 0 to below 1 (e.g. 0.06), got "
+            f"{values['warmup_ratio']:g}; a number of steps goes in the advanced box as warmup_steps"
+        )
     return config, errors, set(advanced)
+
+
+def _not_a_ratio(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1
 
 
 def slot_for(field: str | None, slots: set[str] | frozenset[str], advanced_keys: set[str]) -> str:
