@@ -91,6 +91,20 @@ NUMBER_TYPES: dict[str, type] = {
 }
 
 
+def whole_numbers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values with a whole float in a whole-number field made an int (8.0 -> 8; 2.5 stays 2.5).
+
+    The number boxes are float boxes (see ``number_box``); this gives the config, the data preview and
+    the captions the 8 the field holds, and leaves a fraction for the engine to refuse by name.
+    """
+    out = dict(values)
+    for name, kind in NUMBER_TYPES.items():
+        value = out.get(name)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            out[name] = int(value)
+    return out
+
+
 def _field_default(name: str) -> Any:
     """A config field's default, in the type its widget holds."""
     value, kind = _CONFIG_DEFAULTS[name], NUMBER_TYPES.get(name)

@@ -142,6 +142,19 @@ def test_warmup_box_is_a_ratio_and_an_empty_box_stays_empty():
     assert F.slot_for("warmup_steps", {"warmup_ratio"}, set()) == "warmup_ratio"
 
 
+def test_whole_numbers_of_whole_number_fields_are_ints_and_fractions_stay():
+    # The number boxes are float boxes; the config and the preview get the int the field holds.
+    values = F.whole_numbers(
+        {**F.DEFAULTS, "per_device_train_batch_size": 8.0, "seed": 2.5, "warmup_ratio": 0.0}
+    )
+    assert values["per_device_train_batch_size"] == 8 and type(values["per_device_train_batch_size"]) is int
+    assert values["seed"] == 2.5  # left for the engine to refuse by name
+    assert type(values["warmup_ratio"]) is float and values["max_train_samples"] is None
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(F.form_to_config(values)[0])
+    assert err.value.field == "seed" and "whole number" in err.value.message
+
+
 def test_every_number_box_has_an_engine_rule_for_negative_numbers():
     # The boxes have no min/max of their own (the browser would refuse out of sight): the engine's
     # checks are the only range rules, so each box's field must have one, shown under that box.
@@ -166,6 +179,7 @@ BAD_NUMBERS = [
     ("num_train_epochs", None, "is empty; enter a number (the default is 3)", 1.0),
     ("per_device_train_batch_size", 0, "must be greater than 0, got 0", 8),
     ("per_device_eval_batch_size", -1, "must be greater than 0", 8),
+    ("per_device_eval_batch_size", 2.5, "expected a whole number such as 8, got 2.5", 8),
     ("weight_decay", -0.1, "must be zero or more", 0.0),
     ("warmup_ratio", 5.0, "a share of the training steps", 0.0),
     ("warmup_ratio", -0.5, "must be zero or more, got -0.5", 0.0),
@@ -178,6 +192,7 @@ BAD_NUMBERS = [
     ("validation_split_ratio", 0.0, "between 0 and 1", 0.1),
     ("max_train_samples", 0, "must be greater than 0", None),
     ("max_eval_samples", -5, "must be greater than 0", None),
+    ("max_eval_samples", 1e20, "is too large", None),  # an int box would have read "1e20" as 1
     ("logging_steps", 0, "must be greater than 0", 10),
     ("early_stopping_patience", 0, "must be greater than 0", None),
 ]

@@ -19,8 +19,10 @@ KEEP = "session"  # persist_state: the form survives a visit to another page
 
 
 def values() -> dict:
-    """The form's current values, by widget name."""
-    return {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
+    """The form's current values, by widget name (whole numbers of whole-number fields as ints)."""
+    return F.whole_numbers(
+        {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
+    )
 
 
 def error_slot(slots: dict, name: str) -> None:
@@ -196,17 +198,18 @@ def render_row_limits(slots: dict, help_: dict) -> None:
     form_field(slots, help_, c3, "max_eval_samples", number_box, "Max validation rows", **limits)
 
 
-def number_box(label: str, **kw):
+def number_box(label: str, step: float, **kw):
     """A number input that sends every number typed to the server, for the engine's checks to judge.
 
     No min_value / max_value: with them the browser refuses an out-of-range number itself (red box, its
     own message) and never sends it, so the form kept the last valid value and a run started with it
-    while the box showed another. ``value=None``: an emptied box is None (an error for a field that
-    needs a value), not the widget's silent fallback to 0. Floats print with ``%g`` so the box shows
-    the number the run gets (``%.2f`` showed 0.33 for 0.333).
+    while the box showed another. A float box even for whole-number fields: an int box still has
+    bounds (+-2**53, set by Streamlit) and parses "1e20" as 1 and "2.5" as 2, while a float box sends
+    1e20 and 2.5 for the engine to refuse by name (``values`` turns whole floats back into ints).
+    ``value=None``: an emptied box is None, which the engine asks to fill, not a silent fallback to 0.
+    ``%g`` shows the number the run gets (``%.2f`` showed 0.33 for 0.333, ``%d`` hides a fraction).
     """
-    fmt = {"format": "%g"} if isinstance(kw.get("step"), float) else {}
-    return st.number_input(label, value=None, **fmt, **kw)
+    return st.number_input(label, value=None, step=float(step), format="%g", **kw)
 
 
 def render_upload(label: str, name: str, help_text: str | None) -> None:
