@@ -183,6 +183,7 @@ def test_config_diff_shows_only_differences():
         ({"seed": 2**32}, "seed", "largest seed"),
         ({"eval_steps": 0}, "eval_steps", "greater than 0"),
         ({"save_steps": -1}, "save_steps", "greater than 0"),
+        ({"num_train_epochs": -3, "max_steps": 5}, "num_train_epochs", "zero or more, got -3"),
         ({"early_stopping_patience": -3}, "early_stopping_patience", "greater than 0, got -3"),
         ({"early_stopping_threshold": -0.1}, "early_stopping_threshold", "zero or more"),
         # Past a 64-bit integer a count breaks the DataLoader and the store; said before the start.

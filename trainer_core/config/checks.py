@@ -208,12 +208,10 @@ def _check_range(name: str, value: float, v: dict[str, Any]) -> None:
     got = _shown(value)
     if abs(value) > _MAX_NUMBER:
         raise ConfigError(name, f"{got} is too large; enter a value below {_MAX_NUMBER:.1e}{hint}")
-    if name == "num_train_epochs":
-        # Zero epochs is the way to let max_steps alone decide the length.
-        max_steps = v.get("max_steps")
-        if value <= 0 and (max_steps is None or max_steps <= 0):
-            raise ConfigError(name, f"must be greater than 0 (or set max_steps), got {got}{hint}")
-        return
+    max_steps = v.get("max_steps")
+    if name == "num_train_epochs" and value <= 0 and (max_steps is None or max_steps <= 0):
+        # Zero epochs is the way to let max_steps alone decide the length; negative never is.
+        raise ConfigError(name, f"must be greater than 0 (or set max_steps), got {got}{hint}")
     if name.endswith(("_batch_size", "_accumulation_steps")) or name in _POSITIVE:
         if value <= 0:
             raise ConfigError(name, f"must be greater than 0, got {got}{hint}")
