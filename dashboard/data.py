@@ -314,8 +314,9 @@ def _file_stamp(path: str | None) -> float | None:
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
 def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
     try:
-        # The same coercion and checks a launch applies (a missing file, a bad ratio ...), on the field.
-        args = trainer_core.config_from_dict(json.loads(data_args_json)).data
+        # The same coercion and checks a launch applies (a missing file, a bad ratio, a seed numpy
+        # refuses ...), on the field.
+        args = trainer_core.config_from_dict({**json.loads(data_args_json), "seed": seed}).data
     except ConfigError as exc:
         return {"ok": False, "error": exc.to_dict()}
     return trainer_core.preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
