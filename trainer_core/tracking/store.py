@@ -34,6 +34,7 @@ from trainer_core.tracking.schema import (
 )
 from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
+from trainer_core.tracking.versions import VersionQueries
 
 # Columns stored as JSON, and what a run reads where one is empty.
 _JSON_COLUMNS: dict[str, Callable[[], Any]] = {"config": dict, "summary": lambda: None, "tags": list}
@@ -46,7 +47,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class MetricsStore(SeriesQueries):
+class MetricsStore(SeriesQueries, VersionQueries):
     """Runs, metric points and events, in a database named by URL.
 
     Opening checks the file (see ``tracking/schema.py``) and migrates its schema to the current version.
