@@ -20,6 +20,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from trainer_core import RunStatus
 
@@ -49,7 +50,13 @@ def rerun_parts(keys: Iterable[str]) -> None:
         from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
         ctx = get_script_run_ctx()
-        ids = ctx.fragment_storage.resolve_target(keys)
+        try:
+            ids = ctx.fragment_storage.resolve_target(keys)
+        except StreamlitAPIException:
+            # A part not drawn yet in this session: the page's own run is drawing it (a watcher must come
+            # after its parts, or skip that run); rerunning the page here would only loop.
+            logger.warning("no fragment %s to rerun yet", keys)
+            return
         ctx.script_requests.request_rerun(
             RerunData(
                 query_string=ctx.query_string,
@@ -60,7 +67,7 @@ def rerun_parts(keys: Iterable[str]) -> None:
                 context_info=ctx.context_info,
             )
         )
-    except Exception:  # noqa: BLE001 - any change in Streamlit's internals: fall back to a full rerun
+    except (ImportError, AttributeError, TypeError):  # Streamlit's internals changed: a full rerun
         logger.warning("targeted fragment rerun unavailable; rerunning the page", exc_info=True)
         st.rerun()
 
