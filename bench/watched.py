@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import log, median
-from bench.overhead import DATA, TRAINING
+from bench.overhead import DATA, TRAINING, _wait_reaped
 
 GOALS = {"ratio": 0.97, "cpu_ms_per_refresh": 5.0, "cpu_s_per_minute": 0.5}
 WINDOW_S = 60.0  # of each per-refresh measurement
@@ -184,7 +184,7 @@ def refresh_costs(quick: bool) -> dict[str, Any]:
                 browser = open_browser(pw)
                 page = browser.new_page(viewport=VIEWPORT)
                 frames = Frames(page)
-                page.goto(f"{server.url}/run?run={run.run_id}")
+                page.goto(f"{server.url}/run?run={run.run_id}", timeout=180_000)
                 page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
                 page.wait_for_timeout(3000)
                 server_proc, chromium = psutil.Process(server.proc.pid), browser_processes()
@@ -256,11 +256,14 @@ def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[
             opened = []
             for name in pages:
                 page = browser.new_page(viewport=VIEWPORT)
-                page.goto(f"{server.url}/{name}" + (f"?run={run_id}" if name == "run" else ""))
+                page.goto(
+                    f"{server.url}/{name}" + (f"?run={run_id}" if name == "run" else ""), timeout=180_000
+                )
                 opened.append(page)
             server_proc, chromium = psutil.Process(server.proc.pid), browser_processes()
             cpu0, br0, t0 = _cpu_s(server_proc), _tree_cpu_s(chromium), time.monotonic()
             run = launcher.wait(run_id, poll_s=0.5)
+            _wait_reaped(run["pid"])
             minutes = (time.monotonic() - t0) / 60
             out = {
                 "train_samples_per_second": run["summary"]["train_samples_per_second"],
