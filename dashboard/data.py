@@ -147,12 +147,13 @@ def progress(run: dict[str, Any], plotted_step: int | None = None) -> dict[str, 
 
 def engine_status() -> dict[str, Any]:
     """Counts for the sidebar's one-line status: runs by status and where they are kept."""
-    runs = list_runs()
+    _reconcile(location())
+    rows = get_launcher().store.runs_version()  # statuses, without parsing every run's config
     counts: dict[str, int] = {}
-    for run in runs:
-        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    for row in rows:
+        counts[row[1]] = counts.get(row[1], 0) + 1
     launcher = get_launcher()
-    return {"counts": counts, "total": len(runs), "home": str(launcher.home), "store": launcher.store_url}
+    return {"counts": counts, "total": len(rows), "home": str(launcher.home), "store": launcher.store_url}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,10 +383,15 @@ def save_upload(name: str, content: bytes) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _runs_changed() -> None:
-    # A changed row (status, name, attempt) also gives the run a new version, hence fresh readers.
+def forget_runs() -> None:
+    """Read the run rows again on next use (a live page saw one change before their cache expired)."""
     _list_runs.clear()
     _get_run.clear()
+
+
+def _runs_changed() -> None:
+    # A changed row (status, name, attempt) also gives the run a new version, hence fresh readers.
+    forget_runs()
 
 
 def launch(form: dict[str, Any], name: str | None) -> str:

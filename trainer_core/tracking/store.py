@@ -30,6 +30,7 @@ from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, rollup_r
 from trainer_core.tracking.schema import QUICK_CHECK_MAX_BYTES
 from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
+from trainer_core.tracking.versions import VersionQueries
 
 # Set once at creation; everything else in a run's row may be updated.
 _FIXED_COLUMNS = ("id", "created_at")
@@ -40,7 +41,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class MetricsStore(SeriesQueries, RunClaims, QueueQueries):
+class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries):
     """Runs, metric points and events, in a database named by URL.
 
     Opening checks the database (for a SQLite file, see ``tracking/schema.py``) and migrates its schema
