@@ -20,7 +20,7 @@ from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
-from trainer_core.runs.annotations import normalize_tags
+from trainer_core.runs.annotations import normalize_tags, save_annotations
 from trainer_core.runs.exits import exit_error, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
@@ -93,6 +93,7 @@ class Launcher:
         save_config(config, RunFolder(run_dir).config_file)
         name = name or config.training.run_name or default_run_name(config, run_id)
         self.store.create_run(name, config.to_dict(), run_dir=str(run_dir), run_id=run_id)
+        save_annotations(self.store, run_id, RunFolder(run_dir))
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
         self._spawn(run_id, attempt=0)
         return run_id
@@ -378,6 +379,7 @@ class Launcher:
 
             raise ConfigError("run_name", "a run name cannot be empty")
         self.store.rename_run(run_id, name)
+        save_annotations(self.store, run_id, self.folder(run_id))
 
     def annotate(self, run_id: str, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Set a run's free-text note and its tags; ``None`` leaves one as it is, ``""`` or ``[]`` clears it.
@@ -393,6 +395,7 @@ class Launcher:
             fields["note"] = note.strip() or None
         if fields:
             self.store.update_run(run_id, **fields)
+            save_annotations(self.store, run_id, self.folder(run_id))
         elif not self.store.has_run(run_id):
             raise RunNotFoundError(run_id)
 
