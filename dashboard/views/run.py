@@ -29,6 +29,7 @@ from dashboard.tables import (
     status_label,
 )
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
+from dashboard.views.run_resources import render_resources
 from trainer_core import ACTIVE_STATUSES, RunStatus
 
 REFRESH_S = 1.5  # while it trains
@@ -146,6 +147,7 @@ def render_panel(run_id: str, refresh: float | None = None) -> None:
     render_status(run, plotted)
     render_actions(run)
     render_charts(run, last)
+    render_resources(run)
     render_events(run)
 
 
