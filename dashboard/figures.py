@@ -27,6 +27,7 @@ SCORE_METRICS = METRIC_NAMES
 SCORE_AXIS = {"autorangeoptions": {"minallowed": -0.02, "maxallowed": 1.02}}
 SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
 X_AXES = {"step": "Step", "epoch": "Epoch", "relative": "Wall time (s since start)"}
+RESOURCES = "Resources"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ def resources_figure(
     frames = {k: clean_series(v).sort_values("wall_time", kind="stable") for k, v in sorted(series.items())}
     frames = {k: df for k, df in frames.items() if len(df)}
     if not frames:
-        return empty_figure("No resource use sampled yet: the worker samples every few seconds.", "Resources")
+        return empty_figure("No resource use sampled yet: the worker samples every few seconds.", RESOURCES)
     start = min([float(df["wall_time"].min()) for df in frames.values()] + [origin or float("inf")])
     traces = []
     for i, (key, df) in enumerate(frames.items()):
@@ -333,7 +334,7 @@ def resources_figure(
     memory_axis = {"title": {"text": "MB"}, "domain": [0, 0.44], "rangemode": "tozero", "showgrid": True}
     return _figure(
         traces,
-        "Resources",
+        RESOURCES,
         X_AXES["relative"],
         "CPU %",
         uirevision,

@@ -407,8 +407,8 @@ def test_resources_figure_puts_cpu_above_memory_by_time_since_the_start():
     fig = fg.resources_figure(frames, origin=1000.0, uirevision="r1")
     traces = {t.name: t for t in fig.data}
     assert set(traces) == {
-        "CPU (% of one core, all the run's processes)",
-        "RSS (all the run's processes)",
+        "CPU, % of one core",
+        "RSS",
         "GPU 0 reserved",
     }
     cpu, gpu, rss = (traces[n] for n in sorted(traces))  # CPU, GPU, RSS

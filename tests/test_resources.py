@@ -78,7 +78,7 @@ def test_gpu_memory_is_sampled_only_where_this_process_uses_cuda():
 def test_system_series_names_and_meanings():
     assert is_system_series(CPU_PERCENT) and is_system_series(gpu_key(1, "peak"))
     assert not any(is_system_series(k) for k in ("loss", "eval_f1", "train_runtime", *REPORTED_METRICS))
-    assert describe_system_series(CPU_PERCENT) == ("CPU (% of one core, all the run's processes)", "%")
+    assert describe_system_series(CPU_PERCENT) == ("CPU, % of one core", "%")
     assert describe_system_series(RSS_MB)[1] == "MB"
     assert describe_system_series(gpu_key(1, "reserved")) == ("GPU 1 reserved", "MB")
     assert describe_system_series("system/disk_mb") == ("disk_mb", "MB")  # unknown: named by its key
@@ -95,8 +95,8 @@ def test_resource_captions_name_each_series_with_its_unit():
     latest = latest_values(frames)
     assert latest == {RSS_MB: 900.0, CPU_PERCENT: 143.2}
     assert resource_captions(latest) == [
-        "CPU (% of one core, all the run's processes): **143 %**",
-        "RSS (all the run's processes): **900 MB**",
+        "CPU, % of one core: **143 %**",
+        "RSS: **900 MB**",
     ]
 
 
@@ -180,6 +180,6 @@ def test_compare_offers_no_system_series_and_the_run_page_charts_them(sampled_ru
 
     at = open_page("views/run.py", run=run_id)
     specs = [c.proto.spec for c in at.get("plotly_chart")]
-    assert sum("RSS (all the run" in s and "CPU (% of one core" in s for s in specs) == 1, len(specs)
+    assert sum("CPU, % of one core" in s and '"RSS"' in s for s in specs) == 1, specs
     captions = "\n".join(c.value for c in at.caption)
-    assert "RSS (all the run's processes): **" in captions and " MB**" in captions
+    assert "RSS: **" in captions and " MB**" in captions

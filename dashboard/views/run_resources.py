@@ -30,7 +30,7 @@ def latest_values(frames: Mapping[str, pd.DataFrame | None]) -> dict[str, float]
 
 
 def resource_captions(latest: Mapping[str, float]) -> list[str]:
-    """One line per series, e.g. ``RSS (all the run's processes): 812 MB``, in key order."""
+    """One line per series, e.g. ``RSS: **812 MB**``, in key order."""
     lines = []
     for key in sorted(latest):
         label, unit = describe_system_series(key)
@@ -63,6 +63,6 @@ def render_resources(run: dict) -> None:
     with chart:
         st.plotly_chart(kept[1], key="run.resources_chart", config=CHART_CONFIG)
     with values:
-        st.markdown("**Latest sample**")
+        st.markdown("**Latest sample**, summed over the worker and its child processes")
         for line in resource_captions(latest):
             st.caption(line)

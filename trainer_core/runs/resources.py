@@ -38,10 +38,11 @@ def gpu_key(device: int, kind: str) -> str:
 def describe_system_series(key: str) -> tuple[str, str]:
     """(label, unit) of a resource series, for legends and captions; unit is ``%`` or ``MB``."""
     name = key.removeprefix(SYSTEM_PREFIX)
+    # Short, for a legend; every series is a sum over the worker and its children, said once by the page.
     if key == CPU_PERCENT:
-        return "CPU (% of one core, all the run's processes)", "%"
+        return "CPU, % of one core", "%"
     if key == RSS_MB:
-        return "RSS (all the run's processes)", "MB"
+        return "RSS", "MB"
     if name.startswith("gpu") and name.endswith("_mb"):
         device, _, kind = name[3 : -len("_mb")].partition("_")
         if device.isdigit() and kind in _GPU_KINDS:
