@@ -181,6 +181,16 @@ def metric_keys(run: dict[str, Any]) -> list[str]:
     return _metric_keys(location(), version(run))
 
 
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _system_keys(loc, version: tuple) -> list[str]:
+    return _launcher_for(*loc).store.metric_keys(version[0], system=True)
+
+
+def system_keys(run: dict[str, Any]) -> list[str]:
+    """Names of the resource-use series (CPU, memory, GPU memory) a run's worker sampled."""
+    return _system_keys(location(), version(run))
+
+
 @st.cache_data(show_spinner=False, max_entries=2048)
 def _best_metrics(loc, version: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
     return _launcher_for(*loc).store.best_metrics(version[0], keys=list(keys))

@@ -103,9 +103,7 @@ def test_damaged_store_is_refused_then_rebuilt_from_the_run_folders(home_copy, h
     assert runs.keys() == set(ids.values())
     done, stopped = runs[ids["done"]], runs[ids["stopped"]]
     assert (done["status"], stopped["status"]) == (COMPLETED, STOPPED)
-    assert (
-        done["name"] == "tiny-bert-rotten-tomatoes-" + ids["done"][-6:]
-    )  # given apart from the config: lost
+    assert (done["name"], stopped["name"]) == ("done", "stopped")  # given at launch, apart from the config
     assert done["config"] == original.get_run(ids["done"])["config"]
     assert done["summary"]["report"] == original.get_run(ids["done"])["summary"]["report"]
     assert done["summary"]["train_loss"] == original.get_run(ids["done"])["summary"]["train_loss"]
@@ -124,6 +122,49 @@ def test_damaged_store_is_refused_then_rebuilt_from_the_run_folders(home_copy, h
             assert rebuilt[SERIES].equals(kept[SERIES]), (run_id, key)
     assert store.get_series(ids["done"], "eval_loss")["step"].tolist() == [6, 12]
     assert set(store.get_series(ids["done"], "loss")["step"]) >= {6, 12}
+
+
+def lose_store(home) -> None:
+    for name in ("metrics.db", "metrics.db-wal", "metrics.db-shm"):
+        (home / name).unlink(missing_ok=True)
+
+
+def test_rebuild_restores_name_note_and_tags_from_the_run_folder(home_copy):
+    home, ids, _ = home_copy
+    launcher = Launcher(home=home)
+    for run_id in ids.values():  # the copy's rows still name the original folders
+        launcher.store.update_run(run_id, run_dir=str(home / run_id))
+    launcher.rename(ids["done"], "renamed after training")
+    launcher.annotate(ids["done"], note="Best so far.\nTry a lower LR next.", tags=["baseline", "MRPC"])
+    launcher.annotate(ids["stopped"], tags=["too-slow"])
+    launcher.store.close()
+    # A folder from before annotations.json: its name comes from the config, as at launch.
+    (home / ids["stopped"] / "annotations.json").unlink()
+    lose_store(home)
+
+    report = rebuild_store(home)
+    store = MetricsStore(home / "metrics.db")
+    done, stopped = store.get_run(ids["done"]), store.get_run(ids["stopped"])
+    assert (done["name"], done["note"], done["tags"]) == (
+        "renamed after training",
+        "Best so far.\nTry a lower LR next.",
+        ["baseline", "MRPC"],
+    )
+    assert (stopped["name"], stopped["note"], stopped["tags"]) == (
+        "tiny-bert-rotten-tomatoes-" + ids["stopped"][-6:],
+        None,
+        [],
+    )
+    assert "note and tags from annotations.json" in store.events(ids["done"])[-1]["message"]
+    assert len(report.recovered) == 2
+
+    # Edited by hand into tags the launcher would refuse: the run still comes back, without them.
+    (home / ids["done"] / "annotations.json").write_text('{"name": "hand", "note": 3, "tags": ["a,b"]}')
+    store.close()
+    lose_store(home)
+    rebuild_store(home)
+    done = MetricsStore(home / "metrics.db").get_run(ids["done"])
+    assert (done["name"], done["note"], done["tags"]) == ("hand", None, [])
 
 
 def test_rebuild_keeps_a_sound_store_and_adds_only_the_runs_it_lacks(home_copy):

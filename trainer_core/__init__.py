@@ -40,11 +40,13 @@ from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
 from trainer_core.runs.rebuild import rebuild_store
+from trainer_core.runs.resources import describe_system_series
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,
     ALL_STATUSES,
     FINAL_STATUSES,
     RunStatus,
+    is_system_series,
     lower_is_better,
     run_progress,
 )
@@ -101,9 +103,11 @@ __all__ = [
     "f1_positive_class",
     "default_home",
     "default_store_url",
+    "describe_system_series",
     "field_help",
     "inspect_checkpoint",
     "is_builtin",
+    "is_system_series",
     "load_config",
     "looks_like_path",
     "lower_is_better",

@@ -42,7 +42,8 @@ from dashboard.tables import (
     status_label,
 )
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
-from trainer_core import ACTIVE_STATUSES, RunStatus
+from dashboard.views.run_resources import render_resources
+from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series
 
 CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
 PICKED = "run.picked"
@@ -52,7 +53,7 @@ DRAWN = "run._drawn"  # part -> what it was last drawn from
 EVERY = "run._every"  # the watcher's refresh period now
 WATCHING = "run._watching"  # False while the page's own run draws every part (nothing to rerun yet)
 # The fragments of the live panel, by their st.fragment key (the watcher reruns them by these names).
-PARTS = {name: f"run.part.{name}" for name in ("pace", "actions", "loss", "eval", "lr", "log")}
+PARTS = {name: f"run.part.{name}" for name in ("pace", "actions", "loss", "eval", "lr", "log", "resources")}
 
 
 def pick_run(runs: list[dict]) -> str | None:
@@ -137,6 +138,10 @@ def part_marks(version: dict) -> dict[str, tuple]:
         PARTS["lr"]: series_mark(version, ("learning_rate",)),
         # The log changes on every step (progress bars); it is redrawn with the rest of what the run records.
         PARTS["log"]: (*row, version.get("last_event"), sum(n for n, _ in version["series"].values())),
+        PARTS["resources"]: (
+            *row,
+            *series_mark(version, sorted(filter(is_system_series, version["series"]))),
+        ),
     }
 
 
@@ -395,6 +400,15 @@ def render_log_part(run_id: str) -> None:
     record_drawn(DRAWN, PARTS["log"], part_marks(version)[PARTS["log"]])
 
 
+@st.fragment(key=PARTS["resources"])
+def render_resources_part(run_id: str) -> None:
+    """CPU, memory and GPU memory of the run's processes (redrawn when a heartbeat adds a sample)."""
+    run, version = current(run_id)
+    if run is not None:
+        render_resources(run)
+        record_drawn(DRAWN, PARTS["resources"], part_marks(version)[PARTS["resources"]])
+
+
 def render_parts(run_id: str) -> None:
     """Actions, charts, log and events: each redrawn on its own, only when what it shows changed."""
     render_actions_part(run_id)
@@ -408,6 +422,7 @@ def render_parts(run_id: str) -> None:
         render_lr_part(run_id)
     with right:
         render_log_part(run_id)
+    render_resources_part(run_id)
 
 
 # --------------------------------------------------------------------------------------------------

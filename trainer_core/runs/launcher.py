@@ -19,7 +19,7 @@ from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
-from trainer_core.runs.annotations import normalize_tags
+from trainer_core.runs.annotations import normalize_tags, save_annotations
 from trainer_core.runs.devices import DeviceInventory, visible_devices
 from trainer_core.runs.exits import exit_error, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
@@ -119,6 +119,7 @@ class Launcher(QueueScheduling, RunFiles):
             run_id=run_id,
             queue={"priority": priority, "num_gpus": num_gpus},
         )
+        save_annotations(self.store, run_id, RunFolder(run_dir))
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
         if queue:
             self.start_queued()
@@ -430,6 +431,7 @@ class Launcher(QueueScheduling, RunFiles):
 
             raise ConfigError("run_name", "a run name cannot be empty")
         self.store.rename_run(run_id, name)
+        save_annotations(self.store, run_id, self.folder(run_id))
 
     def annotate(self, run_id: str, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Set a run's free-text note and its tags; ``None`` leaves one as it is, ``""`` or ``[]`` clears it.
@@ -445,6 +447,7 @@ class Launcher(QueueScheduling, RunFiles):
             fields["note"] = note.strip() or None
         if fields:
             self.store.update_run(run_id, **fields)
+            save_annotations(self.store, run_id, self.folder(run_id))
         elif not self.store.has_run(run_id):
             raise RunNotFoundError(run_id)
 

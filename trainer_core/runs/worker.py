@@ -27,6 +27,7 @@ from trainer_core.config import RunConfig, load_config
 from trainer_core.config.args import _jsonable
 from trainer_core.errors import ConfigError
 from trainer_core.runs.folder import RunFolder
+from trainer_core.runs.resources import ResourceSampler, record_sample
 from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
 from trainer_core.tracking.store import MetricsStore
 
@@ -247,12 +248,30 @@ def _out_of_memory_hint(config: RunConfig | None) -> str:
 
 def _heartbeat_loop(store: MetricsStore, run_id: str, done: threading.Event) -> None:
     # Beats through model loading, tokenising and long evaluations too, when no training step happens.
+    # Each beat also samples the run's processes (CPU, RSS, GPU memory): 2.6 ms of this thread's CPU per
+    # sample and its write (median; p95 3.3 ms; torch loaded, two child processes, a shared 2-core box;
+    # mostly psutil's walk of /proc for the children), so ~0.05 % of one core at one sample per beat.
+    sampler = _resource_sampler()
     while not done.wait(HEARTBEAT_EVERY_S):
         try:
             store.heartbeat(run_id)
             store.checkpoint()
         except Exception:  # noqa: BLE001 - keep beating; a transient lock must not end the run
             logger.warning("heartbeat failed", exc_info=True)
+        if sampler is None:
+            continue
+        try:
+            record_sample(store, run_id, sampler.sample())
+        except Exception:  # noqa: BLE001 - a missed sample costs a point on a chart, never the run
+            logger.warning("resource sample failed", exc_info=True)
+
+
+def _resource_sampler() -> ResourceSampler | None:
+    try:
+        return ResourceSampler()
+    except Exception:  # noqa: BLE001 - no /proc (a sandbox): the run trains without resource charts
+        logger.warning("resource use will not be sampled", exc_info=True)
+        return None
 
 
 class _SignalFlag:

@@ -1,7 +1,8 @@
 """Where runs are recorded: the metrics store and the meaning of its rows. A leaf: imports nothing of
 the engine but ``errors``.
 
-- ``status``: ``RunStatus``, progress and ETA of a run row, which metrics are better when lower.
+- ``status``: ``RunStatus``, progress and ETA of a run row, which metrics are better when lower, which
+  series are resource samples (``system/...``) rather than metrics.
 - ``store``: ``MetricsStore``, runs, metric points and events in one database shared by every process
   (a SQLite file, or a PostgreSQL database shared by several machines).
 - ``schema``: the tables, their version (``PRAGMA user_version``) and the migrations applied at open,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainer_core.tracking.rollups import ROLLUP_WIDTHS, SERIES_COLUMNS, regroup
-from trainer_core.tracking.status import lower_is_better
+from trainer_core.tracking.status import is_system_series, lower_is_better
 
 
 class SeriesQueries:
@@ -26,8 +26,12 @@ class SeriesQueries:
     def _extremes_sql(self, where: str, lo: int, width: float) -> str:  # pragma: no cover - provided
         raise NotImplementedError
 
-    def metric_keys(self, run_id: str) -> list[str]:
-        """The names of all series recorded for a run."""
+    def metric_keys(self, run_id: str, system: bool = False) -> list[str]:
+        """The names of a run's metric series, or with ``system=True`` of its resource-use series.
+
+        Every read below that lists a run's series goes through here, so the resource samples
+        (``is_system_series``) never reach a metric picker, a ranking or a best value.
+        """
         # A loose index scan: one probe per distinct key instead of reading every point.
         keys, last = [], ""
         while True:
@@ -37,7 +41,8 @@ class SeriesQueries:
             if not row:
                 return keys
             last = row[0][0]
-            keys.append(last)
+            if is_system_series(last) == system:
+                keys.append(last)
 
     def count_points(self, run_id: str, key: str | None = None) -> int:
         if key is None:
@@ -115,10 +120,10 @@ class SeriesQueries:
             return pd.DataFrame(columns=["run_id", "key", *SERIES_COLUMNS])
         return pd.concat(frames, ignore_index=True)[["run_id", "key", *SERIES_COLUMNS]]
 
-    def last_metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Each series' latest point: key -> {value, step, epoch}."""
+    def last_metrics(self, run_id: str, system: bool = False) -> dict[str, dict[str, Any]]:
+        """Each metric series' latest point (``system=True``: each resource series'): key -> {value, step, epoch}."""
         out = {}
-        for key in self.metric_keys(run_id):
+        for key in self.metric_keys(run_id, system=system):
             row = self._read(
                 "SELECT value, step, epoch FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, wall_time DESC LIMIT 1",
                 (run_id, key),
