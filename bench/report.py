@@ -298,7 +298,7 @@ def footprint_rows(r: dict[str, Any]) -> list[list[str]]:
             f"{_f(r['growth_mb'], '+.1f', ' MB')} ({_f(r['rss_before_mb'], '.0f')} → {_f(r['rss_after_mb'], '.0f')} MB)",
             "—",
             "—",
-            "< 50 MB",
+            f"< {r.get('goal_mb', 20)} MB",
             _met(r["met"]),
             cmd,
             _short_machine(r),
