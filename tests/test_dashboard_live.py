@@ -159,7 +159,13 @@ def test_a_refresh_with_no_new_data_sends_no_chart(tmp_path):
             page.goto(f"{server.url}/runs")
             page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
             run.heartbeat_s = 3600.0  # the run's row stops changing
-            page.wait_for_timeout(3000)
+            # Let the last change drain first (under load a refresh can show a heartbeat seconds late).
+            settle_until = time.monotonic() + 20
+            while time.monotonic() < settle_until:
+                t = time.monotonic()
+                page.wait_for_timeout(2500)
+                if "dataframe" not in summarize(frames.since(t))["by_kind"]:
+                    break
             t3 = time.monotonic()
             page.wait_for_timeout(6000)
             idle = summarize(frames.since(t3))

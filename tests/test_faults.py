@@ -220,8 +220,9 @@ def test_full_disk_records_no_space_not_a_kill(small_disk):
     assert "no space left on device" in run["error"].lower(), run["error"]
     assert "out of memory" not in run["error"]
 
-    # A launcher that did not start the other run finds its outcome file.
-    assert Launcher(home=home).reconcile() == [unwatched]
+    # A launcher that did not start the other run finds its outcome file (or the supervisor's own
+    # reconcile, run when its worker ended to start what was queued, already did).
+    assert Launcher(home=home).reconcile() in ([unwatched], [])
     print(f"[measure] full disk, reconciled: failed {time.monotonic() - freed:.1f} s after space was freed")
     error = launcher.store.get_run(unwatched)["error"]
     assert "no space left on device" in error.lower() and "out of memory" not in error, error

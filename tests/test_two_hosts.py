@@ -30,6 +30,8 @@ def _training(launcher: Launcher, run_id: str) -> bool:
 def test_two_launchers_with_their_own_homes_share_one_postgresql_store(pg_server, tmp_path, monkeypatch):
     url = pg_server.new_database()
     monkeypatch.setenv("TRAINER_CORE_DB", url)  # what the CLI and the dashboard below read
+    # Both "hosts" are this machine (one host name, so one set of slots): two slots let both runs train.
+    monkeypatch.setenv("TRAINER_CORE_SLOTS", "2")
     homes = {"a": tmp_path / "host-a" / "runs", "b": tmp_path / "host-b" / "runs"}
     hosts = {name: Launcher(home=home, store_url=url) for name, home in homes.items()}
     config = tiny_config(num_train_epochs=40, max_train_samples=160, per_device_train_batch_size=8)
