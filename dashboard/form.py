@@ -70,6 +70,7 @@ DIRECT_KEYS = (
     "bf16",
     "early_stopping_patience",
     "load_best_model_at_end",
+    "num_processes",
 )
 # Number widgets and the type they hold (Streamlit refuses an int value in a float widget and back).
 NUMBER_TYPES: dict[str, type] = {
@@ -88,6 +89,7 @@ NUMBER_TYPES: dict[str, type] = {
     "eval_steps": int,
     "save_steps": int,
     "early_stopping_patience": int,
+    "num_processes": int,
 }
 
 

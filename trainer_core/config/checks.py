@@ -118,6 +118,7 @@ _POSITIVE = {
     "max_seq_length",
     "max_train_samples",
     "max_eval_samples",
+    "num_processes",
 }
 # numpy's RandomState (used by Trainer's seeding) takes seeds up to 2**32 - 1.
 _MAX_SEED = 2**32 - 1
