@@ -7,21 +7,20 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.annotations import normalize_tags
-from trainer_core.runs.exits import exit_error, worker_alive
+from trainer_core.runs.distributed import worker_command
+from trainer_core.runs.exits import exit_error, kill_worker, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
@@ -97,24 +96,24 @@ class Launcher:
         self._spawn(run_id, attempt=0)
         return run_id
 
+    def worker_command(
+        self,
+        run_id: str,
+        attempt: int,
+        checkpoint: Path | None = None,
+        devices: Sequence[int] | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line (and environment additions) that trains ``attempt`` of a run: one worker, or
+        torchrun's agent with the config's ``num_processes`` ranks; ``devices``: the only GPU ids its
+        processes see. Raises ConfigError (``num_processes``) for more processes than ``devices``."""
+        args = ["--run-id", run_id, "--run-dir", str(self.run_dir(run_id)), "--store", self.store_url]
+        args += ["--attempt", str(attempt)] + (["--resume-from", str(checkpoint)] if checkpoint else [])
+        return worker_command(args, self.config_of(run_id), devices)
+
     def _spawn(self, run_id: str, attempt: int, checkpoint: Path | None = None) -> None:
         run_dir = self.run_dir(run_id)
-        cmd = [
-            sys.executable,
-            "-m",
-            "trainer_core.runs.worker",
-            "--run-id",
-            run_id,
-            "--run-dir",
-            str(run_dir),
-            "--store",
-            self.store_url,
-            "--attempt",
-            str(attempt),
-        ]
-        if checkpoint is not None:
-            cmd += ["--resume-from", str(checkpoint)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        cmd, extra_env = self.worker_command(run_id, attempt, checkpoint)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **extra_env}
         with open(RunFolder(run_dir).log_file, "ab") as log:
             log.write(
                 f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if checkpoint else 'start'}"
@@ -270,10 +269,7 @@ class Launcher:
             return
         if proc is None and (run.get("host") != socket.gethostname() or not worker_alive(pid, starting=True)):
             return
-        # The worker leads its own session (start_new_session): its process group id is its pid, and
-        # killing the group also ends dataloader workers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_worker(pid)
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
