@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup run test lint format e2e bench browser clean
+.PHONY: setup run test lint format e2e bench browser pg clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,16 @@ browser:
 	fi
 	@/usr/bin/chromium --version
 
+# Debian's PostgreSQL server for the tests that run the store on PostgreSQL too (each test session starts
+# its own throwaway server on a free port; nothing is configured system-wide). Debian keeps initdb and
+# pg_ctl off the PATH, in /usr/lib/postgresql/<version>/bin: tests/pg.py looks there.
+pg:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@ls -d /usr/lib/postgresql/*/bin | head -1
+
 run: setup
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
@@ -50,7 +60,7 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup browser lint
+test: setup browser pg lint
 	$(BIN)/python -m pytest -q --timeout 900
 
 e2e: setup browser

@@ -95,13 +95,13 @@ def eval_log(step: int) -> dict[str, float]:
     }
 
 
-def callback_cost(folder: Path, calls: int) -> dict[str, Any]:
+def callback_cost(folder: Path, calls: int, url: str) -> dict[str, Any]:
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from trainer_core.runs.callback import StoreCallback
     from trainer_core.tracking.store import MetricsStore
 
-    store = MetricsStore(f"sqlite:///{folder / 'callback.db'}")
+    store = MetricsStore(url)
     run_id = store.create_run("bench-callback", {}, run_dir=str(folder))
     callback = StoreCallback(store, run_id)
     args = TrainingArguments(output_dir=str(folder / "out"), report_to="none")
@@ -132,10 +132,10 @@ def callback_cost(folder: Path, calls: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def write_throughput(folder: Path, per_call_points: int, batched_points: int, batch: int) -> dict[str, Any]:
+def write_throughput(url: str, per_call_points: int, batched_points: int, batch: int) -> dict[str, Any]:
     from trainer_core.tracking.store import MetricsStore
 
-    store = MetricsStore(f"sqlite:///{folder / 'writes.db'}")
+    store = MetricsStore(url)
     run_id = store.create_run("bench-writes", {})
     start = time.perf_counter()
     for step in range(per_call_points):
@@ -235,108 +235,131 @@ def _to_json(figures) -> int:
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    from trainer_core import Launcher
-    from trainer_core.runs.folder import LOG_FILE
+    """Every figure on a SQLite file, then again on a PostgreSQL server (top level and ``postgresql``)."""
+    from tests.pg import postgres_server
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
-    repeat = 5 if quick else 15
-    compare_runs, compare_points = (4, 20_000) if quick else (COMPARE_RUNS, COMPARE_POINTS)
-    run_points = 100_000 if quick else RUN_PAGE_POINTS
     out: dict[str, Any] = {"quick": quick}
+    folder = Path(tempfile.mkdtemp(prefix="bench-store-"))
     try:
-        log("metrics path: StoreCallback.on_log")
-        out["callback"] = callback_cost(folder, calls=300 if quick else 3000)
-        log(f"  on_log median {out['callback']['all']['median_ms']:.3f} ms")
-
-        log("metrics path: write throughput")
-        out["writes"] = write_throughput(
-            folder,
-            per_call_points=500 if quick else 3000,
-            batched_points=50_000 if quick else 500_000,
-            batch=10_000,
-        )
-        log(
-            f"  per call {out['writes']['per_call']['points_per_s']:.0f} points/s, "
-            f"batched {out['writes']['batched']['points_per_s']:.0f} points/s"
-        )
-
-        log(f"metrics path: Compare page, {compare_runs} runs x {compare_points} points")
-        launcher = Launcher(home=folder / "runs")
-        store = launcher.store
-        start = time.perf_counter()
-        run_ids = []
-        for i in range(compare_runs):
-            run_id = store.create_run(
-                f"compare-{i:02d}", {"learning_rate": 1e-5 * (i + 1)}, status="completed"
-            )
-            store.update_run(run_id, started_at=time.time() - compare_points)
-            fill_run(store, run_id, "loss", compare_points, seed=i)
-            run_ids.append(run_id)
-        fill_s = time.perf_counter() - start
-        labels = {r: f"run {i}" for i, r in enumerate(run_ids)}
-        refresh, fig = _timed(lambda: compare_refresh(store, run_ids, labels), repeat)
-        reads, _ = _timed(
-            lambda: [store.get_series(r, "loss", max_points=MAX_POINTS) for r in run_ids], repeat
-        )
-        to_json, _ = _timed(lambda: fig.to_json(), repeat)
-        out["compare"] = {
-            "runs": compare_runs,
-            "points_per_run": compare_points,
-            "fill_s": fill_s,
-            "fill_points_per_s": compare_runs * compare_points / fill_s,
-            "refresh": refresh,
-            "series_reads": reads,
-            "figure_json": to_json,
-            "plotted_points": int(sum(len(t.x) for t in fig.data)),
-            "figure_builder": "dashboard.figures.compare_figure",
-        }
-        log(
-            f"  load+downsample+figure median {refresh['median_ms']:.1f} ms wall, {refresh['cpu_median_ms']:.1f} ms "
-            f"CPU (+ {to_json['median_ms']:.1f} ms to JSON)"
-        )
-
-        log(f"metrics path: Run page, one run with {run_points} loss points")
-        run_id = store.create_run(
-            "long-run", {"num_train_epochs": 1000}, status="running", run_dir=str(folder / "long")
-        )
-        store.update_run(run_id, started_at=time.time() - run_points, total_steps=run_points, step=run_points)
-        start = time.perf_counter()
-        fill_run(store, run_id, "loss", run_points, seed=99)
-        fill_run(store, run_id, "learning_rate", run_points // 10, seed=98, every=10)
-        for key in ("eval_loss", "eval_accuracy", "eval_f1"):
-            fill_run(store, run_id, key, 100, seed=97, every=run_points // 100)
-        run_fill_s = time.perf_counter() - start
-        # The Trainer prints every log line into the worker's log, which the page tails: make it as long
-        # as a run with this many logged steps would have.
-        log_dir = folder / "long"
-        log_dir.mkdir(exist_ok=True)
-        line = "{'loss': '0.1234', 'grad_norm': '1.234', 'learning_rate': '4.99e-05', 'epoch': '12.34'}\n"
-        with open(log_dir / LOG_FILE, "w", encoding="utf-8") as fh:
-            for _ in range(run_points // 10_000):
-                fh.write(line * 10_000)
-        refresh, figures = _timed(lambda: run_page_refresh(launcher, run_id), repeat)
-        reads, _ = _timed(
-            lambda: [store.get_series(run_id, k, max_points=MAX_POINTS) for k in RUN_PAGE_KEYS], repeat
-        )
-        tail, _ = _timed(lambda: launcher.log_tail(run_id, lines=200), repeat)
-        to_json, _ = _timed(lambda: _to_json(figures), repeat)
-        out["run_page"] = {
-            "loss_points": run_points,
-            "learning_rate_points": run_points // 10,
-            "eval_points_per_key": 100,
-            "total_points": store.count_points(run_id),
-            "fill_s": run_fill_s,
-            "refresh": refresh,
-            "series_reads": reads,
-            "log_tail": {**tail, "log_mb": (log_dir / LOG_FILE).stat().st_size / 2**20},
-            "figures_json": to_json,
-            "refresh_with_log_tail_median_ms": refresh["median_ms"] + tail["median_ms"],
-        }
-        log(
-            f"  reads+figures median {refresh['median_ms']:.1f} ms wall, {refresh['cpu_median_ms']:.1f} ms CPU; "
-            f"log tail {tail['median_ms']:.1f} ms ({out['run_page']['log_tail']['log_mb']:.0f} MB log)"
-        )
-        out["db_mb"] = (folder / "runs" / "metrics.db").stat().st_size / 2**20
+        out.update(measure_backend(folder / "sqlite", quick, urls=None))
+        log("metrics path: the same on PostgreSQL (a local server with fsync on)")
+        with postgres_server(durable=True) as server:
+            out["postgresql"] = measure_backend(folder / "postgresql", quick, urls=server.new_database)
+            out["postgresql"]["server"] = server.url("").rsplit("@", 1)[1]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def measure_backend(folder: Path, quick: bool, urls: Callable[[], str] | None) -> dict[str, Any]:
+    """The figures on one backend: SQLite files in ``folder``, or a new database from ``urls()`` each."""
+    from trainer_core import Launcher
+    from trainer_core.runs.folder import LOG_FILE
+
+    folder.mkdir(parents=True)
+
+    def url(name: str) -> str:
+        return urls() if urls else f"sqlite:///{folder / name}"
+
+    repeat = 5 if quick else 15
+    compare_runs, compare_points = (4, 20_000) if quick else (COMPARE_RUNS, COMPARE_POINTS)
+    run_points = 100_000 if quick else RUN_PAGE_POINTS
+    out: dict[str, Any] = {}
+    log("metrics path: StoreCallback.on_log")
+    out["callback"] = callback_cost(folder, calls=300 if quick else 3000, url=url("callback.db"))
+    log(f"  on_log median {out['callback']['all']['median_ms']:.3f} ms")
+
+    log("metrics path: write throughput")
+    out["writes"] = write_throughput(
+        url("writes.db"),
+        per_call_points=500 if quick else 3000,
+        batched_points=50_000 if quick else 500_000,
+        batch=10_000,
+    )
+    log(
+        f"  per call {out['writes']['per_call']['points_per_s']:.0f} points/s, "
+        f"batched {out['writes']['batched']['points_per_s']:.0f} points/s"
+    )
+
+    log(f"metrics path: Compare page, {compare_runs} runs x {compare_points} points")
+    launcher = Launcher(home=folder / "runs", store_url=url("runs/metrics.db"))
+    store = launcher.store
+    start = time.perf_counter()
+    run_ids = []
+    for i in range(compare_runs):
+        run_id = store.create_run(f"compare-{i:02d}", {"learning_rate": 1e-5 * (i + 1)}, status="completed")
+        store.update_run(run_id, started_at=time.time() - compare_points)
+        fill_run(store, run_id, "loss", compare_points, seed=i)
+        run_ids.append(run_id)
+    fill_s = time.perf_counter() - start
+    labels = {r: f"run {i}" for i, r in enumerate(run_ids)}
+    refresh, fig = _timed(lambda: compare_refresh(store, run_ids, labels), repeat)
+    reads, _ = _timed(lambda: [store.get_series(r, "loss", max_points=MAX_POINTS) for r in run_ids], repeat)
+    to_json, _ = _timed(lambda: fig.to_json(), repeat)
+    out["compare"] = {
+        "runs": compare_runs,
+        "points_per_run": compare_points,
+        "fill_s": fill_s,
+        "fill_points_per_s": compare_runs * compare_points / fill_s,
+        "refresh": refresh,
+        "series_reads": reads,
+        "figure_json": to_json,
+        "plotted_points": int(sum(len(t.x) for t in fig.data)),
+        "figure_builder": "dashboard.figures.compare_figure",
+    }
+    log(
+        f"  load+downsample+figure median {refresh['median_ms']:.1f} ms wall, {refresh['cpu_median_ms']:.1f} ms "
+        f"CPU (+ {to_json['median_ms']:.1f} ms to JSON)"
+    )
+
+    log(f"metrics path: Run page, one run with {run_points} loss points")
+    run_id = store.create_run(
+        "long-run", {"num_train_epochs": 1000}, status="running", run_dir=str(folder / "long")
+    )
+    store.update_run(run_id, started_at=time.time() - run_points, total_steps=run_points, step=run_points)
+    start = time.perf_counter()
+    fill_run(store, run_id, "loss", run_points, seed=99)
+    fill_run(store, run_id, "learning_rate", run_points // 10, seed=98, every=10)
+    for key in ("eval_loss", "eval_accuracy", "eval_f1"):
+        fill_run(store, run_id, key, 100, seed=97, every=run_points // 100)
+    run_fill_s = time.perf_counter() - start
+    # The Trainer prints every log line into the worker's log, which the page tails: make it as long
+    # as a run with this many logged steps would have.
+    log_dir = folder / "long"
+    log_dir.mkdir(exist_ok=True)
+    line = "{'loss': '0.1234', 'grad_norm': '1.234', 'learning_rate': '4.99e-05', 'epoch': '12.34'}\n"
+    with open(log_dir / LOG_FILE, "w", encoding="utf-8") as fh:
+        for _ in range(run_points // 10_000):
+            fh.write(line * 10_000)
+    refresh, figures = _timed(lambda: run_page_refresh(launcher, run_id), repeat)
+    reads, _ = _timed(
+        lambda: [store.get_series(run_id, k, max_points=MAX_POINTS) for k in RUN_PAGE_KEYS], repeat
+    )
+    tail, _ = _timed(lambda: launcher.log_tail(run_id, lines=200), repeat)
+    to_json, _ = _timed(lambda: _to_json(figures), repeat)
+    out["run_page"] = {
+        "loss_points": run_points,
+        "learning_rate_points": run_points // 10,
+        "eval_points_per_key": 100,
+        "total_points": store.count_points(run_id),
+        "fill_s": run_fill_s,
+        "refresh": refresh,
+        "series_reads": reads,
+        "log_tail": {**tail, "log_mb": (log_dir / LOG_FILE).stat().st_size / 2**20},
+        "figures_json": to_json,
+        "refresh_with_log_tail_median_ms": refresh["median_ms"] + tail["median_ms"],
+    }
+    log(
+        f"  reads+figures median {refresh['median_ms']:.1f} ms wall, {refresh['cpu_median_ms']:.1f} ms CPU; "
+        f"log tail {tail['median_ms']:.1f} ms ({out['run_page']['log_tail']['log_mb']:.0f} MB log)"
+    )
+    out["db_mb"] = store_mb(store)
+    return out
+
+
+def store_mb(store) -> float:
+    """The store's size on disk: the SQLite file, or the PostgreSQL database."""
+    if store.dialect == "postgresql":
+        with store.transaction() as conn:
+            return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**20
+    return Path(store.path).stat().st_size / 2**20

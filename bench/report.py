@@ -6,6 +6,7 @@ person after reading the numbers) is kept when the report is rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ HEADER = """# Benchmarks
 
 `make bench` (or `python -m bench.run`) measures this project side by side with its references and
 rewrites the tables below; every raw figure is printed and kept in `bench/results/` (git-ignored).
-`python -m bench.run --only overhead,overhead-concurrent,store,mrpc,footprint` picks figures; `--quick` checks the suite in a
+`python -m bench.run --only overhead,overhead-concurrent,store,mrpc,footprint,watched,queue` picks figures; `--quick` checks the suite in a
 few minutes with small sizes (its numbers are not the figures). Goals are the issue's.
 """
 
@@ -183,22 +184,36 @@ def mrpc_rows(r: dict[str, Any]) -> list[list[str]]:
 
 
 def store_rows(r: dict[str, Any]) -> list[list[str]]:
+    """The metrics-path rows, SQLite and PostgreSQL side by side in each (results of one run)."""
     cmd, mach = f"`{r['command']}`", _short_machine(r)
-    cb, w, cmp_, page = r["callback"]["all"], r["writes"], r["compare"], r["run_page"]
+    backends = [("SQLite", r)] + ([("PostgreSQL", r["postgresql"])] if "postgresql" in r else [])
+
+    def both(value: Callable[[dict[str, Any]], str]) -> str:
+        return " · ".join(f"{name} {value(b)}" for name, b in backends)
+
+    def met(ok: Callable[[dict[str, Any]], bool]) -> str:
+        return _met(all(ok(b) for _, b in backends))
+
+    w, cmp_, page = r["writes"], r["compare"], r["run_page"]
     return [
         [
             "4. StoreCallback.on_log cost (median, p95)",
-            f"{_f(cb['median_ms'], '.3f')} ms (p95 {_f(cb['p95_ms'], '.2f')} ms)",
+            both(
+                lambda b: (
+                    f"{_f(b['callback']['all']['median_ms'], '.3f')} ms "
+                    f"(p95 {_f(b['callback']['all']['p95_ms'], '.2f')} ms)"
+                )
+            ),
             "—",
             "—",
             "≤ 1 ms",
-            _met(cb["median_ms"] <= 1.0),
+            met(lambda b: b["callback"]["all"]["median_ms"] <= 1.0),
             cmd,
             mach,
         ],
         [
             "4. Store writes, one point per call",
-            _f(w["per_call"]["points_per_s"], ",.0f", " points/s"),
+            both(lambda b: _f(b["writes"]["per_call"]["points_per_s"], ",.0f", " points/s")),
             "—",
             "—",
             "report",
@@ -208,7 +223,7 @@ def store_rows(r: dict[str, Any]) -> list[list[str]]:
         ],
         [
             f"4. Store writes, batches of {w['batched']['batch']:,}",
-            _f(w["batched"]["points_per_s"], ",.0f", " points/s"),
+            both(lambda b: _f(b["writes"]["batched"]["points_per_s"], ",.0f", " points/s")),
             "—",
             "—",
             "report",
@@ -218,25 +233,61 @@ def store_rows(r: dict[str, Any]) -> list[list[str]]:
         ],
         [
             f"4. Compare: {cmp_['runs']} runs × {cmp_['points_per_run']:,} points → figure (median wall / CPU)",
-            f"{_f(cmp_['refresh']['median_ms'], '.0f')} ms / {_f(cmp_['refresh']['cpu_median_ms'], '.0f')} ms",
+            both(
+                lambda b: (
+                    f"{_f(b['compare']['refresh']['median_ms'], '.0f')} ms / "
+                    f"{_f(b['compare']['refresh']['cpu_median_ms'], '.0f')} ms"
+                )
+            ),
             "MLflow UI: unusable near 100k points per metric; W&B, TensorBoard: sample to 1,000 points",
             "—",
             "≤ 300 ms",
-            _met(cmp_["refresh"]["median_ms"] <= 300),
+            met(lambda b: b["compare"]["refresh"]["median_ms"] <= 300),
             cmd,
             mach,
         ],
         [
             f"4. Run page refresh, {page['loss_points']:,}-point run (median wall / CPU)",
-            f"{_f(page['refresh']['median_ms'], '.0f')} ms / {_f(page['refresh']['cpu_median_ms'], '.0f')} ms",
+            both(
+                lambda b: (
+                    f"{_f(b['run_page']['refresh']['median_ms'], '.0f')} ms / "
+                    f"{_f(b['run_page']['refresh']['cpu_median_ms'], '.0f')} ms"
+                )
+            ),
             "same anchors",
             "—",
             "≤ 200 ms",
-            _met(page["refresh"]["median_ms"] <= 200),
+            met(lambda b: b["run_page"]["refresh"]["median_ms"] <= 200),
             cmd,
             mach,
         ],
     ]
+
+
+def store_details(name: str, b: dict[str, Any]) -> list[str]:
+    """The detail lines of one backend's metrics-path figures."""
+    cb, cmp_, page = b["callback"], b["compare"], b["run_page"]
+    out = [f"**{name}**\n"]
+    out.append(
+        f"- on_log: train logs median {cb['train_log']['median_ms']:.3f} ms (p95 {cb['train_log']['p95_ms']:.3f}, "
+        f"max {cb['train_log']['max_ms']:.1f}), eval logs median {cb['eval_log']['median_ms']:.3f} ms; "
+        f"CPU median {cb['all']['cpu_median_ms']:.3f} ms over {cb['all']['n']} calls"
+    )
+    out.append(
+        f"- Compare: store reads alone median {cmp_['series_reads']['median_ms']:.0f} ms wall / "
+        f"{cmp_['series_reads']['cpu_median_ms']:.0f} ms CPU; figure to JSON {cmp_['figure_json']['median_ms']:.0f} ms; "
+        f"{cmp_['plotted_points']:,} points plotted; filling the store took {cmp_['fill_s']:.0f} s "
+        f"({cmp_['fill_points_per_s']:,.0f} points/s); builder `{cmp_['figure_builder']}`; "
+        f"raw wall ms {_list(cmp_['refresh']['raw_ms'], '.0f')}"
+    )
+    out.append(
+        f"- Run page: {page['total_points']:,} points in the run; store reads alone median "
+        f"{page['series_reads']['median_ms']:.0f} ms wall / {page['series_reads']['cpu_median_ms']:.0f} ms CPU; "
+        f"figures to JSON {page['figures_json']['median_ms']:.0f} ms; log tail {page['log_tail']['median_ms']:.1f} ms "
+        f"of a {page['log_tail']['log_mb']:.0f} MB log; raw wall ms {_list(page['refresh']['raw_ms'], '.0f')}"
+    )
+    out.append(f"- store with all of the above: {b.get('db_mb', 0):.0f} MB\n")
+    return out
 
 
 def footprint_rows(r: dict[str, Any]) -> list[list[str]]:
@@ -247,12 +298,109 @@ def footprint_rows(r: dict[str, Any]) -> list[list[str]]:
             f"{_f(r['growth_mb'], '+.1f', ' MB')} ({_f(r['rss_before_mb'], '.0f')} → {_f(r['rss_after_mb'], '.0f')} MB)",
             "—",
             "—",
-            "< 50 MB",
+            f"< {r.get('goal_mb', 20)} MB",
             _met(r["met"]),
             cmd,
             _short_machine(r),
         ]
     ]
+
+
+def watched_rows(r: dict[str, Any]) -> list[list[str]]:
+    cmd, mach, goals = f"`{r['command']}`", _short_machine(r), r["goals"]
+    one, five, quiet, busy = (
+        r["one_run_page"],
+        r["five_pages"],
+        r["refresh"]["no_new_data"],
+        r["refresh"]["new_point_every_5s"],
+    )
+
+    def ratio_row(label: str, pairs: dict[str, Any]) -> list[str]:
+        ratio = pairs["ratio_median"]
+        return [
+            f"6. Training samples/s, {label} ÷ alone ({len(pairs['ratios'])} pairs, median)",
+            f"{_f(ratio, '.3f')} (server {_f(pairs['server_cpu_s_per_minute_median'], '.2f')} CPU-s/min, "
+            f"Chromium {_f(pairs['chromium_cpu_s_per_minute_median'], '.1f')} CPU-s/min)",
+            "before: 0.764-0.849 (one Run page)",
+            _f(ratio, ".3f"),
+            f"≥ {goals['ratio']}",
+            _met(ratio >= goals["ratio"]),
+            cmd,
+            mach,
+        ]
+
+    per_refresh = quiet["server_cpu_ms_per_refresh"]
+    per_minute = quiet["server_cpu_s_per_minute"]
+    return [
+        ratio_row("Run page open in Chromium", one),
+        ratio_row("Run ×3, Runs, Compare open", five),
+        [
+            "6. Server CPU per Run page refresh, no new data (per refresh / per minute)",
+            f"{_f(per_refresh, '.1f')} ms / {_f(per_minute, '.2f')} CPU-s (Chromium {_f(quiet['chromium_cpu_s_per_minute'], '.1f')} CPU-s/min)",
+            "before: ~84 ms per 1.5 s refresh",
+            "—",
+            f"≤ {goals['cpu_ms_per_refresh']:g} ms, ≤ {goals['cpu_s_per_minute']} CPU-s/min",
+            _met(
+                per_refresh is not None
+                and per_refresh <= goals["cpu_ms_per_refresh"]
+                and per_minute <= goals["cpu_s_per_minute"]
+            ),
+            cmd,
+            mach,
+        ],
+        [
+            "6. Bytes sent per refresh: no new data / a loss point every 5 s",
+            f"{_f(quiet['bytes_per_refresh'], ',.0f')} B / {_f(busy['bytes_per_refresh'], ',.0f')} B "
+            f"(charts sent: {quiet['charts_sent']} / {busy['charts_sent']})",
+            "before: ~8,300 B, every chart every refresh",
+            "—",
+            "report",
+            "—",
+            cmd,
+            mach,
+        ],
+    ]
+
+
+def queue_rows(r: dict[str, Any]) -> list[list[str]]:
+    q, a = r["queue"], r["all_at_once"]
+    cmd, mach = f"`{r['command']}`", _short_machine(r)
+    return [
+        [
+            f"7. Makespan of {r['runs']} MiniLM runs launched at once: queue ({q['slots']}) vs all at once",
+            _f(q["makespan_s"], ".0f", " s"),
+            _f(a["makespan_s"], ".0f", " s"),
+            _f(r["makespan_ratio"], ".2f"),
+            "≤ 1.0",
+            _met(r["makespan_ratio"] <= 1.0),
+            cmd,
+            mach,
+        ],
+        [
+            "7. One run's own time, worker start to end (median)",
+            _f(q["own_median_s"], ".0f", " s"),
+            _f(a["own_median_s"], ".0f", " s"),
+            _f(r["own_ratio"], ".2f"),
+            "—",
+            "—",
+            cmd,
+            mach,
+        ],
+    ]
+
+
+def _queue_details(r: dict[str, Any]) -> list[str]:
+    out = [f"### 6. Queue against all at once ({r['runs']} runs; {_load(r)})\n"]
+    out.append("| mode | makespan | own time per run | launch to end per run | eval accuracy |")
+    out.append("|---|---|---|---|---|")
+    for name in ("queue", "all_at_once"):
+        m = r[name]
+        out.append(
+            f"| {name.replace('_', ' ')} | {m['makespan_s']:.0f} s | {_list(m['own_s'], '.0f')} s | "
+            f"{_list(m['launch_to_end_s'], '.0f')} s | {_list(m['eval_accuracy'], '.3f')} |"
+        )
+    out.append(f"\nConfig: {r['config']}.\n")
+    return out
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -317,27 +465,14 @@ def details(results: dict[str, dict[str, Any]]) -> str:
         out.append(f"- config: `{r['config']}`\n")
     if "store" in results:
         r = results["store"]
-        cb, cmp_, page = r["callback"], r["compare"], r["run_page"]
         out.append(f"### 4. Metrics path ({_load(r)})\n")
-        out.append(
-            f"- on_log: train logs median {cb['train_log']['median_ms']:.3f} ms (p95 {cb['train_log']['p95_ms']:.3f}, "
-            f"max {cb['train_log']['max_ms']:.1f}), eval logs median {cb['eval_log']['median_ms']:.3f} ms; "
-            f"CPU median {cb['all']['cpu_median_ms']:.3f} ms over {cb['all']['n']} calls"
-        )
-        out.append(
-            f"- Compare: store reads alone median {cmp_['series_reads']['median_ms']:.0f} ms wall / "
-            f"{cmp_['series_reads']['cpu_median_ms']:.0f} ms CPU; figure to JSON {cmp_['figure_json']['median_ms']:.0f} ms; "
-            f"{cmp_['plotted_points']:,} points plotted; filling the store took {cmp_['fill_s']:.0f} s "
-            f"({cmp_['fill_points_per_s']:,.0f} points/s); builder `{cmp_['figure_builder']}`; "
-            f"raw wall ms {_list(cmp_['refresh']['raw_ms'], '.0f')}"
-        )
-        out.append(
-            f"- Run page: {page['total_points']:,} points in the run; store reads alone median "
-            f"{page['series_reads']['median_ms']:.0f} ms wall / {page['series_reads']['cpu_median_ms']:.0f} ms CPU; "
-            f"figures to JSON {page['figures_json']['median_ms']:.0f} ms; log tail {page['log_tail']['median_ms']:.1f} ms "
-            f"of a {page['log_tail']['log_mb']:.0f} MB log; raw wall ms {_list(page['refresh']['raw_ms'], '.0f')}"
-        )
-        out.append(f"- store file with all of the above: {r.get('db_mb', 0):.0f} MB\n")
+        out.extend(store_details("SQLite", r))
+        if "postgresql" in r:
+            out.extend(
+                store_details(
+                    f"PostgreSQL (local server {r['postgresql'].get('server', '')})", r["postgresql"]
+                )
+            )
     if "footprint" in results:
         r = results["footprint"]
         out.append(f"### 5. Dashboard footprint ({_load(r)})\n")
@@ -352,6 +487,8 @@ def details(results: dict[str, dict[str, Any]]) -> str:
             f"({r['samples'][-1]['points']:,} points); last progress text on the page: "
             f'"{r["samples"][-1].get("page_progress")}"\n'
         )
+    if "queue" in results:
+        out += _queue_details(results["queue"])
     return "\n".join(out)
 
 
@@ -367,6 +504,8 @@ def generated(results: dict[str, dict[str, Any]]) -> str:
         ("mrpc", mrpc_rows),
         ("store", store_rows),
         ("footprint", footprint_rows),
+        ("queue", queue_rows),
+        ("watched", watched_rows),
     ):
         if name in results:
             rows += build(results[name])

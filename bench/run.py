@@ -27,9 +27,11 @@ FIGURES = {
     "mrpc": "bench.mrpc",
     "store": "bench.metrics_path",
     "footprint": "bench.footprint",
+    "queue": "bench.queue",
+    "watched": "bench.watched",
 }
 # `make bench` without --only: the 30-minute footprint run is left to an explicit --only footprint.
-DEFAULT = ("overhead", "overhead-concurrent", "store", "mrpc")
+DEFAULT = ("overhead", "overhead-concurrent", "store", "watched", "mrpc", "queue")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         options = {
             "overhead": {"pairs": args.pairs},
             "overhead-concurrent": {"pairs": args.pairs},
+            "watched": {"pairs": args.pairs},
             "footprint": {"minutes": args.footprint_minutes},
         }
         for name in wanted:

@@ -147,12 +147,13 @@ def progress(run: dict[str, Any], plotted_step: int | None = None) -> dict[str, 
 
 def engine_status() -> dict[str, Any]:
     """Counts for the sidebar's one-line status: runs by status and where they are kept."""
-    runs = list_runs()
+    _reconcile(location())
+    rows = get_launcher().store.runs_version()  # statuses, without parsing every run's config
     counts: dict[str, int] = {}
-    for run in runs:
-        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    for row in rows:
+        counts[row[1]] = counts.get(row[1], 0) + 1
     launcher = get_launcher()
-    return {"counts": counts, "total": len(runs), "home": str(launcher.home), "store": launcher.store_url}
+    return {"counts": counts, "total": len(rows), "home": str(launcher.home), "store": launcher.store_url}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,6 +179,16 @@ def _metric_keys(loc, version: tuple) -> list[str]:
 def metric_keys(run: dict[str, Any]) -> list[str]:
     """Names of the series a run recorded."""
     return _metric_keys(location(), version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _system_keys(loc, version: tuple) -> list[str]:
+    return _launcher_for(*loc).store.metric_keys(version[0], system=True)
+
+
+def system_keys(run: dict[str, Any]) -> list[str]:
+    """Names of the resource-use series (CPU, memory, GPU memory) a run's worker sampled."""
+    return _system_keys(location(), version(run))
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
@@ -314,8 +325,9 @@ def _file_stamp(path: str | None) -> float | None:
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
 def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
     try:
-        # The same coercion and checks a launch applies (a missing file, a bad ratio ...), on the field.
-        args = trainer_core.config_from_dict(json.loads(data_args_json)).data
+        # The same coercion and checks a launch applies (a missing file, a bad ratio, a seed numpy
+        # refuses ...), on the field.
+        args = trainer_core.config_from_dict({**json.loads(data_args_json), "seed": seed}).data
     except ConfigError as exc:
         return {"ok": False, "error": exc.to_dict()}
     return trainer_core.preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
@@ -381,10 +393,15 @@ def save_upload(name: str, content: bytes) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _runs_changed() -> None:
-    # A changed row (status, name, attempt) also gives the run a new version, hence fresh readers.
+def forget_runs() -> None:
+    """Read the run rows again on next use (a live page saw one change before their cache expired)."""
     _list_runs.clear()
     _get_run.clear()
+
+
+def _runs_changed() -> None:
+    # A changed row (status, name, attempt) also gives the run a new version, hence fresh readers.
+    forget_runs()
 
 
 def launch(form: dict[str, Any], name: str | None) -> str:

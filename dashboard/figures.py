@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trainer_core import METRIC_NAMES, lower_is_better
+from trainer_core import METRIC_NAMES, describe_system_series, lower_is_better
 
 # Okabe-Ito: distinguishable for the common forms of colour blindness, and still readable in print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -27,6 +27,7 @@ SCORE_METRICS = METRIC_NAMES
 SCORE_AXIS = {"autorangeoptions": {"minallowed": -0.02, "maxallowed": 1.02}}
 SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
 X_AXES = {"step": "Step", "epoch": "Epoch", "relative": "Wall time (s since start)"}
+RESOURCES = "Resources"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,6 +301,47 @@ def lr_figure(df: pd.DataFrame | None, uirevision: Any = None) -> go.Figure:
         uirevision,
         height=260,
         yaxis={"exponentformat": "e"},
+    )
+
+
+def resources_figure(
+    series: Mapping[str, pd.DataFrame | None], origin: float | None = None, uirevision: Any = None
+) -> go.Figure:
+    """CPU use (top panel) and memory in MB (bottom) of a run's processes, by wall time since its start.
+
+    ``series``: ``system/...`` key -> its points; legends and units are the engine's
+    (``describe_system_series``). Time, not step, is the axis: samples keep coming while the step stands
+    still (loading, evaluating), and would pile up on one step.
+    """
+    frames = {k: clean_series(v).sort_values("wall_time", kind="stable") for k, v in sorted(series.items())}
+    frames = {k: df for k, df in frames.items() if len(df)}
+    if not frames:
+        return empty_figure("No resource use sampled yet: the worker samples every few seconds.", RESOURCES)
+    start = min([float(df["wall_time"].min()) for df in frames.values()] + [origin or float("inf")])
+    traces = []
+    for i, (key, df) in enumerate(frames.items()):
+        label, unit = describe_system_series(key)
+        trace = _line(
+            df.assign(relative=relative_time(df, start)),
+            label,
+            PALETTE[i % len(PALETTE)],
+            x="relative",
+            hovertemplate=f"%{{y:,.0f}} {unit}<extra>{label} · step %{{customdata}}</extra>",
+            yaxis="y" if unit == "%" else "y2",
+        )
+        trace["customdata"] = df["step"].to_numpy()
+        traces.append(trace)
+    memory_axis = {"title": {"text": "MB"}, "domain": [0, 0.44], "rangemode": "tozero", "showgrid": True}
+    return _figure(
+        traces,
+        RESOURCES,
+        X_AXES["relative"],
+        "CPU %",
+        uirevision,
+        height=360,
+        xaxis={"anchor": "y2"},
+        yaxis={"domain": [0.56, 1], "rangemode": "tozero"},
+        yaxis2={**memory_axis, "zeroline": False},
     )
 
 

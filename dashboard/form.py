@@ -71,6 +71,8 @@ DIRECT_KEYS = (
     "early_stopping_patience",
     "load_best_model_at_end",
     "num_processes",
+    "f1_average",
+    "pos_label",
 )
 # Number widgets and the type they hold (Streamlit refuses an int value in a float widget and back).
 NUMBER_TYPES: dict[str, type] = {
@@ -91,6 +93,20 @@ NUMBER_TYPES: dict[str, type] = {
     "early_stopping_patience": int,
     "num_processes": int,
 }
+
+
+def whole_numbers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values with a whole float in a whole-number field made an int (8.0 -> 8; 2.5 stays 2.5).
+
+    The number boxes are float boxes (see ``number_box``); this gives the config, the data preview and
+    the captions the 8 the field holds, and leaves a fraction for the engine to refuse by name.
+    """
+    out = dict(values)
+    for name, kind in NUMBER_TYPES.items():
+        value = out.get(name)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            out[name] = int(value)
+    return out
 
 
 def _field_default(name: str) -> Any:
@@ -246,7 +262,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         if name in ("text_column", "text_pair_column", "label_column") and not value:
             value = None
         config[name] = value
-    config["warmup_steps"] = float(values.get("warmup_ratio") or 0.0)
+    config["warmup_steps"] = values.get("warmup_ratio")  # empty stays None: the engine asks for a number
     for strategy, steps in (
         ("logging_strategy", "logging_steps"),
         ("eval_strategy", "eval_steps"),
@@ -262,7 +278,18 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         errors["advanced_json"] = str(exc)
         advanced = {}
     config.update(advanced)
+    if "warmup_steps" not in advanced and _not_a_ratio(values.get("warmup_ratio")):
+        # transformers reads a warmup_steps of 1 or more as a step count: 5 in the ratio box would run
+        # 5 warmup steps while the box says a ratio of 5.
+        errors["warmup_ratio"] = (
+            f"is a share of the training steps: enter a value from 0 to below 1 (e.g. 0.06), got "
+            f"{values['warmup_ratio']:g}; a number of steps goes in the advanced box as warmup_steps"
+        )
     return config, errors, set(advanced)
+
+
+def _not_a_ratio(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1
 
 
 def slot_for(field: str | None, slots: set[str] | frozenset[str], advanced_keys: set[str]) -> str:

@@ -21,8 +21,9 @@ from trainer_core import (
     FINAL_STATUSES,
     METRIC_NAMES,
     RUN_MODEL_DIR,
+    ConfigError,
     RunStatus,
-    f1_positive_class,
+    f1_meaning,
     is_builtin,
     lower_is_better,
 )
@@ -364,15 +365,18 @@ def config_diff_caption(n_fields: int) -> str:
 
 
 def per_class_table(report: Mapping[str, Any] | None) -> pd.DataFrame:
-    """Per-class precision / recall / F1 / support from a run summary's ``report``."""
-    rows = list((report or {}).get("per_class") or [])
-    df = pd.DataFrame(rows, columns=["label", "precision", "recall", "f1", "support"])
+    """Per-class precision / recall / F1 / support from a run summary's ``report``, then the macro
+    average, and the weighted one when that is what the run's f1 is."""
+    report = report or {}
+    df = pd.DataFrame(
+        report.get("per_class") or [], columns=["label", "precision", "recall", "f1", "support"]
+    )
     if len(df):
-        total = df["support"].sum()
-        macro = {"label": "macro avg", "support": total}
-        for col in ("precision", "recall", "f1"):
-            macro[col] = df[col].mean()
-        df = pd.concat([df, pd.DataFrame([macro])], ignore_index=True)
+        averages = [{"label": "macro avg", **df[["precision", "recall", "f1"]].mean().to_dict()}]
+        if (report.get("average") or {}).get("average") == "weighted":
+            averages.append({**report["average"], "label": "weighted avg"})
+        totals = pd.DataFrame(averages).assign(support=df["support"].sum())[df.columns]
+        df = pd.concat([df, totals], ignore_index=True)
     return df
 
 
@@ -424,11 +428,26 @@ def run_label_names(run: Mapping[str, Any], events: Iterable[Mapping[str, Any]] 
     return None
 
 
-def f1_legend(label_names: list[str] | None) -> str:
-    """The eval chart's name for f1: ``f1 (class '1')`` or ``f1 (macro, 6 classes)``; plain without names."""
+def f1_text(
+    label_names: list[str] | None, config: Mapping[str, Any] | None = None, short: bool = False
+) -> str | None:
+    """The engine's words for what a run's f1 scores (``F1 of class '1'``; short: ``class '1'``).
+
+    None while unknown: no class names yet, or a config whose F1 choice its labels refuse (its run
+    failed before it evaluated).
+    """
     if not label_names:
-        return "f1"
-    positive = f1_positive_class(label_names)  # the engine's rule: binary scores class id 1
-    if positive is not None:
-        return f"f1 (class '{positive}')"
-    return f"f1 (macro, {len(label_names)} classes)"
+        return None
+    config = config or {}
+    try:
+        return f1_meaning(label_names, config.get("f1_average"), config.get("pos_label"), short=short)
+    except ConfigError:
+        return None
+
+
+def f1_legend(
+    label_names: list[str] | None, config: Mapping[str, Any] | None = None, name: str = "f1"
+) -> str:
+    """``name`` with what f1 scores: ``f1 (class '1')``, ``f1 (macro, 6 classes)``; plain without names."""
+    short = f1_text(label_names, config, short=True)
+    return f"{name} ({short})" if short else name

@@ -1,4 +1,9 @@
-"""Shared fixtures: a fresh runs folder and store per test, the shared MRPC data, small run configs."""
+"""Shared fixtures: a fresh runs folder and store per test, the shared MRPC data, small run configs.
+
+The store is SQLite unless a test is marked ``both_stores``: then it runs twice, on a SQLite file and
+on a fresh database of a real PostgreSQL server that the session starts on first need (tests/pg.py) and
+stops at its end. A missing server fails those tests (with the command that installs it), never skips.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +30,57 @@ def mrpc_dir() -> Path:
     return SHARED_MRPC
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_stores: run the test on a SQLite store and a PostgreSQL one")
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the whole session, stopped (and its data removed) at its end."""
+    from tests.pg import postgres_server
+
+    try:
+        context = postgres_server()
+        server = context.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
 @pytest.fixture
-def runs_home(tmp_path, monkeypatch) -> Path:
+def store_backend(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def store_url(store_backend, tmp_path, request) -> str:
+    """A fresh store's URL: a SQLite file in the test's folder, or a new PostgreSQL database."""
+    if store_backend == "postgresql":
+        return request.getfixturevalue("pg_server").new_database()
+    return f"sqlite:///{tmp_path / 'metrics.db'}"
+
+
+@pytest.fixture
+def runs_home(tmp_path, monkeypatch, store_backend, request) -> Path:
+    """The runs folder; its store is ``<home>/metrics.db``, or a fresh PostgreSQL database (via
+    ``TRAINER_CORE_DB``, which launchers, workers and the CLI all read) for ``both_stores`` tests."""
     home = tmp_path / "runs"
     monkeypatch.setenv("TRAINER_CORE_HOME", str(home))
-    monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
+    if store_backend == "postgresql":
+        monkeypatch.setenv("TRAINER_CORE_DB", request.getfixturevalue("store_url"))
+    else:
+        monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
     return home
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, tiny_config
@@ -29,6 +30,7 @@ def cli(*args, home: Path, check=True, timeout=300):
     )
 
 
+@pytest.mark.both_stores
 def test_smoke_example_runs_in_the_foreground_and_records_its_metrics(runs_home):
     out = cli("run", "examples/smoke.yaml", home=runs_home)
     assert out.returncode == 0, out.stderr

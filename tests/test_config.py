@@ -116,7 +116,7 @@ def test_every_field_has_help_text():
         ({"load_best_model_at_end": True, "eval_strategy": "no"}, "load_best_model_at_end", "eval_strategy"),
         ({"load_best_model_at_end": True, "save_strategy": "steps"}, "load_best_model_at_end", "match"),
         ({"early_stopping_patience": 2}, "early_stopping_patience", "load_best_model_at_end"),
-        ({"early_stopping_patience": 0}, "early_stopping_patience", "1 or more"),
+        ({"early_stopping_patience": 0}, "early_stopping_patience", "greater than 0"),
         ({"early_stopping_patience": 2, "eval_strategy": "no"}, "early_stopping_patience", "eval_strategy"),
         ({"lr_scheduler_kwargs": "{not json"}, "lr_scheduler_kwargs", "JSON"),
     ],
@@ -167,3 +167,128 @@ def test_config_diff_shows_only_differences():
         "learning_rate": {"a": 1e-5, "b": 2e-5},
         "fp16": {"a": None, "b": True},
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# the F1 choice (f1_average, pos_label)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_f1_choice_is_saved_with_the_run_and_absent_from_configs_that_never_chose(tmp_path):
+    assert (config_from_dict({}).data.f1_average, config_from_dict({}).data.pos_label) == (None, None)
+    assert "f1_average" not in config_from_dict({}).to_dict(minimal=True)  # old configs mean what they did
+    assert "macro" in field_help()["f1_average"] and "positive class" in field_help()["pos_label"]
+    # YAML's 1 is a label as it appears in the data ('1', MRPC's paraphrase); averages read in any case.
+    path = tmp_path / "run.yaml"
+    path.write_text("pos_label: 1\nf1_average: ' Binary'\n")
+    config = load_config(path)
+    assert (config.data.f1_average, config.data.pos_label) == ("binary", "1")
+    assert load_config(_saved(tmp_path, to_yaml(config))).to_dict() == config.to_dict()
+
+
+def _saved(folder, text):
+    path = folder / "again.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"f1_average": "micro"}, "f1_average", "equals accuracy"),
+        ({"f1_average": "samples"}, "f1_average", "use one of binary, macro, weighted"),
+        ({"f1_average": "weighted", "pos_label": "spam"}, "pos_label", "leave pos_label empty"),
+    ],
+)
+def test_f1_choices_refused_whatever_the_labels(values, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(values)
+    assert info.value.field == field and words in info.value.message
+
+
+def _six_classes(folder) -> str:
+    path = folder / "six.csv"
+    lines = ["text,label"] + [f"review number {i},{'abcdef'[i % 6]}" for i in range(120)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("choice", "field", "words"),
+    [
+        (
+            {"pos_label": "maybe"},
+            "pos_label",
+            "'maybe' is not a label of this data; choose one of 'fresh', 'rotten'",
+        ),
+        ({"f1_average": "binary", "train_file": "six"}, "f1_average", "this data has 6 classes ('a', 'b'"),
+        ({"pos_label": "a", "train_file": "six"}, "pos_label", "applies to two classes; this data has 6"),
+    ],
+)
+def test_an_f1_choice_the_labels_refuse_stops_the_launch_before_a_worker(
+    launcher, tmp_path, choice, field, words
+):
+    from tests.conftest import tiny_config
+
+    if choice.get("train_file") == "six":
+        choice = {**choice, "train_file": _six_classes(tmp_path), "dataset_name": None}
+    with pytest.raises(ConfigError) as info:
+        launcher.launch(tiny_config(**choice))
+    assert info.value.field == field and words in info.value.message, info.value.message
+    assert launcher.store.list_runs() == [] and not list(launcher.home.glob("*/config.yaml"))
+
+
+# Every number the New run form asks for, with a value its rule refuses and the words that say why.
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"num_train_epochs": -3}, "num_train_epochs", "greater than 0 (or set max_steps), got -3;"),
+        ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size", "greater than 0, got 0"),
+        ({"warmup_steps": -0.5}, "warmup_steps", "zero or more, got -0.5"),
+        ({"max_eval_samples": 0}, "max_eval_samples", "greater than 0"),
+        ({"validation_split_ratio": 0}, "validation_split_ratio", "between 0 and 1"),
+        ({"validation_split_ratio": 1}, "validation_split_ratio", "between 0 and 1"),
+        ({"max_seq_length": 7}, "max_seq_length", "at least 8 tokens"),
+        ({"seed": 2**32}, "seed", "largest seed"),
+        ({"eval_steps": 0}, "eval_steps", "greater than 0"),
+        ({"save_steps": -1}, "save_steps", "greater than 0"),
+        ({"num_train_epochs": -3, "max_steps": 5}, "num_train_epochs", "zero or more, got -3"),
+        ({"early_stopping_patience": -3}, "early_stopping_patience", "greater than 0, got -3"),
+        ({"early_stopping_threshold": -0.1}, "early_stopping_threshold", "zero or more"),
+        # Past a 64-bit integer a count breaks the DataLoader and the store; said before the start.
+        ({"per_device_train_batch_size": 2**63}, "per_device_train_batch_size", "too large"),
+        ({"num_train_epochs": 1e300}, "num_train_epochs", "too large"),
+        # An emptied box or a bare "seed:" line is None: refused where the field has no "not set".
+        ({"num_train_epochs": None}, "num_train_epochs", "is empty; enter a number (the default is 3)"),
+        ({"per_device_train_batch_size": None}, "per_device_train_batch_size", "the default is 8"),
+        ({"seed": None}, "seed", "is empty"),
+        ({"validation_split_ratio": None}, "validation_split_ratio", "is empty"),
+        ({"max_seq_length": None}, "max_seq_length", "is empty"),
+        ({"logging_steps": None}, "logging_steps", "is empty"),
+        ({"train_split": None}, "train_split", "is empty; enter a value (the default is 'train')"),
+    ],
+)
+def test_number_ranges_name_the_field_the_value_and_the_way_out(values, field, words):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(values)
+    assert info.value.field == field
+    assert words in info.value.message
+
+
+def test_numbers_at_the_edges_of_their_ranges_are_accepted():
+    config = config_from_dict(
+        {
+            "num_train_epochs": 0,  # zero epochs: max_steps alone decides
+            "max_steps": 5,
+            "max_seq_length": 8,
+            "validation_split_ratio": 0.99,
+            "warmup_steps": 0.99,
+            "seed": 0,
+            "early_stopping_patience": 1,
+            "load_best_model_at_end": True,
+            "max_train_samples": None,  # None where it means "all rows" / "off" stays allowed
+            "max_eval_samples": 1,
+        }
+    )
+    assert config.training.max_steps == 5 and config.data.max_seq_length == 8
+    assert config.run.early_stopping_patience == 1 and config.data.max_train_samples is None

@@ -513,3 +513,95 @@ def test_start_launches_and_opens_the_run_page(csv_form, runs_home):
     finally:
         for r in launcher.store.list_runs():
             launcher.delete(r["id"])  # kills the worker before it trains
+
+
+# --------------------------------------------------------------------------------------------------
+# what F1 is: chosen on the form, named where the number is shown
+# --------------------------------------------------------------------------------------------------
+
+
+def test_form_offers_the_f1_choice_from_the_labels_and_records_it(csv_form, runs_home, tmp_path):
+    from trainer_core.runs.launcher import Launcher
+
+    at = csv_form  # labels 'a' and 'b'
+    average, positive = at.selectbox(key="new.f1_average"), at.selectbox(key="new.pos_label")
+    assert average.options == ["default (class 'b')", "binary", "macro", "weighted"]
+    assert positive.options == ["a", "b"] and not positive.disabled
+    positive.set_value("a").run()
+    assert not at.error and "pos_label: a" in texts(at.code)
+    # An average over every class has no positive class: the choice is cleared and the box disabled.
+    at.selectbox(key="new.f1_average").set_value("macro").run()
+    assert at.selectbox(key="new.pos_label").value is None and at.selectbox(key="new.pos_label").disabled
+    assert "f1_average: macro" in texts(at.code) and "pos_label" not in texts(at.code)
+    # Three classes: 'binary' cannot be, said under the field before anything starts.
+    three = tmp_path / "three.csv"
+    pd.DataFrame({"foo": [f"text number {i}" for i in range(60)], "bar": list("xyz") * 20}).to_csv(
+        three, index=False
+    )
+    at.text_input(key="new.train_file").input(str(three)).run()
+    at.selectbox(key="new.f1_average").set_value("binary").run()
+    assert "'binary' scores one class of two, but this data has 3 classes ('x', 'y', 'z')" in texts(at.error)
+    assert button(at, "new.start").disabled and at.selectbox(key="new.pos_label").disabled
+    at.selectbox(key="new.f1_average").set_value("weighted").run()
+    assert not at.error and not button(at, "new.start").disabled
+    button(at, "new.start").click().run()
+    launcher = Launcher(home=runs_home)
+    try:
+        (run,) = launcher.store.list_runs()
+        assert run["config"]["f1_average"] == "weighted" and run["config"]["pos_label"] is None
+    finally:
+        for r in launcher.store.list_runs():
+            launcher.delete(r["id"])  # kills the worker before it trains
+
+
+def _completed_run(store: MetricsStore, home: Path, name: str, config: dict) -> str:
+    run_dir = home / name
+    run_dir.mkdir(parents=True)
+    now = time.time()
+    run_id = store.create_run(name, {**CONFIG, **config}, run_dir=str(run_dir), status=COMPLETED)
+    store.update_run(
+        run_id,
+        started_at=now - 600,
+        finished_at=now - 300,
+        step=300,
+        epoch=3.0,
+        total_steps=300,
+        summary={"label_names": LABELS, "final_metrics": {"eval_accuracy": 0.8, "eval_f1": 0.7}},
+    )
+    _log_training(store, run_id, 300, now - 600)
+    return run_id
+
+
+def test_clone_restores_the_f1_choice(runs_home):
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    run_id = _completed_run(store, runs_home, "fresh-f1", {"f1_average": "binary", "pos_label": "fresh"})
+    at = open_page("views/run.py", run=run_id)
+    button(at, "run.clone").click().run()
+    assert at.title[0].value == "New run"
+    assert at.selectbox(key="new.f1_average").value == "binary"
+    assert at.selectbox(key="new.pos_label").value == "fresh"
+    assert "pos_label: fresh" in texts(at.code) and not at.error
+
+
+def test_run_card_and_compare_ranking_say_what_each_runs_f1_is(runs_home):
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    default = _completed_run(store, runs_home, "default-f1", {})
+    macro = _completed_run(store, runs_home, "macro-f1", {"f1_average": "macro"})
+    at = open_page("views/run.py", run=macro)
+    labels = {m.label for m in at.metric}
+    assert "Best eval F1 (macro, 2 classes)" in labels
+    assert "macro-averaged F1 over 2 classes" in next(m for m in at.metric if m.label == "F1").proto.help
+    legend = at.get("plotly_chart")[1].proto.spec
+    assert "f1 (macro, 2 classes)" in legend
+    assert "Best eval F1 (class 'rotten')" in {m.label for m in open_page("views/run.py", run=default).metric}
+
+    at = open_page("views/compare.py")
+    at.multiselect(key="compare.runs").set_value([default, macro]).run()
+    at.selectbox(key="compare.rank_metric").set_value("eval_f1").run()
+    assert not at.exception
+    ranking = next(d.value for d in at.dataframe if "Rank" in d.value.columns)
+    assert dict(zip(ranking["Run"], ranking["F1 is"], strict=True)) == {
+        "default-f1": "F1 of class 'rotten'",
+        "macro-f1": "macro-averaged F1 over 2 classes",
+    }
+    assert "different scores" in texts(at.warning)

@@ -392,3 +392,32 @@ def test_imbalance_warning_names_the_counts_past_15_percent_or_5_to_1():
     # The smallest class is 16.2% of the rows, but the largest is 5.2 times it.
     assert "5.2:1" in tb.imbalance_warning({"a": 830, "b": 160})
     assert "no rows in a class" in tb.imbalance_warning({"a": 10, "b": 0})
+
+
+def test_resources_figure_puts_cpu_above_memory_by_time_since_the_start():
+    def sampled(values, walls, steps):
+        return pd.DataFrame({"step": steps, "epoch": None, "value": values, "wall_time": walls})
+
+    frames = {
+        "system/rss_mb": sampled([610.0, 590.0, 600.0], [1015.0, 1005.0, 1010.0], [3, 0, 0]),
+        "system/cpu_percent": sampled([95.0, 180.0, 150.0], [1005.0, 1010.0, 1015.0], [0, 0, 3]),
+        "system/gpu0_reserved_mb": sampled([2048.0, float("nan")], [1010.0, 1015.0], [0, 3]),
+        "system/gpu0_peak_mb": None,
+    }
+    fig = fg.resources_figure(frames, origin=1000.0, uirevision="r1")
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {
+        "CPU, % of one core",
+        "RSS",
+        "GPU 0 reserved",
+    }
+    cpu, gpu, rss = (traces[n] for n in sorted(traces))  # CPU, GPU, RSS
+    assert cpu.yaxis == "y" and rss.yaxis == gpu.yaxis == "y2"  # percent on top, megabytes below
+    # Seconds since the run started, in time order (several samples share a step while it loads).
+    assert rss.x.tolist() == [5.0, 10.0, 15.0] and rss.y.tolist() == [590.0, 600.0, 610.0]
+    assert rss.customdata.tolist() == [0, 0, 3] and "step" in rss.hovertemplate
+    assert gpu.y.tolist() == [2048.0]  # the non-finite sample is dropped
+    assert fig.layout.xaxis.title.text == fg.X_AXES["relative"] and fig.layout.yaxis2.title.text == "MB"
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]
+    empty = fg.resources_figure({"system/rss_mb": None})
+    assert not empty.data and "No resource use sampled yet" in empty.layout.annotations[0].text

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from dashboard import form as F
 from trainer_core import ConfigError, check_max_length, config_from_dict
@@ -122,3 +124,139 @@ def test_the_checkpoint_length_rule_is_the_engines():
     with pytest.raises(ConfigError) as err:
         check_max_length(600, {"max_position_embeddings": 512})
     assert err.value.field == "max_seq_length" and "use 512 or less" in err.value.message
+
+
+def test_warmup_box_is_a_ratio_and_an_empty_box_stays_empty():
+    _, errors, _ = F.form_to_config({**F.DEFAULTS, "warmup_ratio": 5.0})
+    # transformers would read 5 as five warmup steps while the box says a ratio: refused, not reread.
+    assert "from 0 to below 1" in errors["warmup_ratio"] and "got 5" in errors["warmup_ratio"]
+    config, errors, _ = F.form_to_config(
+        {**F.DEFAULTS, "warmup_ratio": 5.0, "advanced_json": '{"warmup_steps": 5}'}
+    )
+    assert errors == {} and config["warmup_steps"] == 5  # the advanced box says steps, and wins
+    config, errors, _ = F.form_to_config({**F.DEFAULTS, "warmup_ratio": None})
+    assert errors == {} and config["warmup_steps"] is None  # not silently 0: the engine asks for a number
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(config)
+    assert err.value.field == "warmup_steps" and "is empty" in err.value.message
+    assert F.slot_for("warmup_steps", {"warmup_ratio"}, set()) == "warmup_ratio"
+
+
+def test_whole_numbers_of_whole_number_fields_are_ints_and_fractions_stay():
+    # The number boxes are float boxes; the config and the preview get the int the field holds.
+    values = F.whole_numbers(
+        {**F.DEFAULTS, "per_device_train_batch_size": 8.0, "seed": 2.5, "warmup_ratio": 0.0}
+    )
+    assert values["per_device_train_batch_size"] == 8 and type(values["per_device_train_batch_size"]) is int
+    assert values["seed"] == 2.5  # left for the engine to refuse by name
+    assert type(values["warmup_ratio"]) is float and values["max_train_samples"] is None
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(F.form_to_config(values)[0])
+    assert err.value.field == "seed" and "whole number" in err.value.message
+
+
+def test_every_number_box_has_an_engine_rule_for_negative_numbers():
+    # The boxes have no min/max of their own (the browser would refuse out of sight): the engine's
+    # checks are the only range rules, so each box's field must have one, shown under that box.
+    steps = {"logging_strategy": "steps", "eval_strategy": "steps", "save_strategy": "steps"}
+    for name, kind in F.NUMBER_TYPES.items():
+        config, errors, _ = F.form_to_config({**F.DEFAULTS, **steps, name: kind(-1)})
+        with pytest.raises(ConfigError) as err:
+            config_from_dict(config)
+        assert F.slot_for(err.value.field, set(F.NUMBER_TYPES), set()) == name, (name, err.value)
+        assert "got -1" in err.value.message, (name, err.value.message)
+
+
+# --------------------------------------------------------------------------------------------------
+# the form in AppTest: every number box's bad value is shown under that box and Start is off
+# --------------------------------------------------------------------------------------------------
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+# (widget, bad value, words of the engine's message shown under it, the value that clears it)
+BAD_NUMBERS = [
+    ("num_train_epochs", -3.0, "must be greater than 0", 1.0),
+    ("num_train_epochs", None, "is empty; enter a number (the default is 3)", 1.0),
+    ("per_device_train_batch_size", 0, "must be greater than 0, got 0", 8),
+    ("per_device_eval_batch_size", -1, "must be greater than 0", 8),
+    ("per_device_eval_batch_size", 2.5, "expected a whole number such as 8, got 2.5", 8),
+    ("weight_decay", -0.1, "must be zero or more", 0.0),
+    ("warmup_ratio", 5.0, "a share of the training steps", 0.0),
+    ("warmup_ratio", -0.5, "must be zero or more, got -0.5", 0.0),
+    ("gradient_accumulation_steps", 0, "must be greater than 0", 1),
+    ("max_seq_length", 4, "at least 8 tokens", 64),
+    ("max_seq_length", 100_000, "512 or less", 64),
+    ("seed", -1, "must be zero or more", 42),
+    ("seed", 2**32, "beyond numpy's largest seed", 42),
+    ("validation_split_ratio", 1.5, "between 0 and 1", 0.1),
+    ("validation_split_ratio", 0.0, "between 0 and 1", 0.1),
+    ("max_train_samples", 0, "must be greater than 0", None),
+    ("max_eval_samples", -5, "must be greater than 0", None),
+    ("max_eval_samples", 1e20, "is too large", None),  # an int box would have read "1e20" as 1
+    ("logging_steps", 0, "must be greater than 0", 10),
+    ("early_stopping_patience", 0, "must be greater than 0", None),
+]
+
+
+def column_errors(at: AppTest, key: str) -> str:
+    """The error texts in the form column that holds the widget ``key`` (its own error slot)."""
+    column = next(c for c in at.columns if any(w.key == key for w in c.number_input))
+    return "\n".join(str(e.value) for e in column.error)
+
+
+def start_disabled(at: AppTest) -> bool:
+    return next(b for b in at.button if b.key == "new.start").disabled
+
+
+@pytest.fixture
+def new_run_form(runs_home) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("views/new_run.py")
+    at.run()
+    at.selectbox(key="new.model_builtin").set_value("builtin:tiny-bert").run()
+    assert not at.exception and not at.error and not start_disabled(at)
+    return at
+
+
+def test_every_number_box_shows_its_own_error_and_disables_start(new_run_form):
+    at = new_run_form
+    for name, bad, words, good in BAD_NUMBERS:
+        case = f"{name}={bad!r}"
+        at.number_input(key=F.key(name)).set_value(bad).run()
+        assert not at.exception, case
+        assert words in column_errors(at, F.key(name)), (case, [e.value for e in at.error])
+        assert start_disabled(at), case
+        # No config file is shown for a form that cannot run: the preview never claims another value.
+        assert "model_name_or_path" not in "\n".join(c.value for c in at.code), case
+        at.number_input(key=F.key(name)).set_value(good).run()
+        assert not at.error and not start_disabled(at), (case, [e.value for e in at.error])
+
+
+def test_step_boxes_and_the_advanced_box_go_through_the_same_checks(new_run_form):
+    at = new_run_form
+    for strategy, steps in (("eval_strategy", "eval_steps"), ("save_strategy", "save_steps")):
+        at.selectbox(key=F.key(strategy)).set_value("steps").run()
+        at.number_input(key=F.key(steps)).set_value(-10).run()
+        assert "must be greater than 0, got -10" in column_errors(at, F.key(steps)), steps
+        assert start_disabled(at)
+        at.number_input(key=F.key(steps)).set_value(50).run()
+        at.selectbox(key=F.key(strategy)).set_value("epoch").run()
+    assert not at.error and not start_disabled(at)
+
+    box = at.text_area(key=F.key("advanced_json"))
+    for text, words in (
+        ('{"num_train_epochs": -3}', "num_train_epochs: must be greater than 0"),
+        ('{"per_device_train_batch_size": 2.5}', "per_device_train_batch_size: expected a whole number"),
+        ('{"weight_decay": NaN}', "weight_decay: must be a finite number"),
+        ('{"max_seq_length": 1e400}', "max_seq_length: expected a whole number"),
+        ('{"gradient_accumulation_steps": 100000000000000000000}', "is too large"),
+        ('{"seed": null}', "seed: is empty"),
+    ):
+        box.input(text).run()
+        advanced = next(e.value for e in at.error if str(e.value).startswith(text.split('"')[1]))
+        assert words in advanced, (text, advanced)
+        assert start_disabled(at), text
+    box.input('{"max_train_samples": null, "num_train_epochs": 2}').run()  # null: all rows
+    assert not at.error and not start_disabled(at)
+    assert "num_train_epochs: 2" in "\n".join(c.value for c in at.code)

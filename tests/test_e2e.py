@@ -296,3 +296,75 @@ def test_dashboard_end_to_end(chromium, dashboard, page, record_property, reques
         reporter.write_line(
             f"e2e: {len(shots.paths)} screenshots in {ARTIFACTS.relative_to(REPO)}/ ({took:.0f} s)"
         )
+
+
+def form_column(page: Page, label: str):
+    """The form column holding the box labelled ``label``: where that box's error is shown."""
+    return page.locator('[data-testid="stColumn"]').filter(has=page.get_by_label(label, exact=True))
+
+
+def test_form_numbers_and_guessed_columns(chromium, dashboard, page, tmp_path):
+    """Out-of-range numbers reach the engine's checks (the browser clamps nothing), and a CSV whose
+    column names say nothing gets its text and label columns from their values."""
+    server, launcher = dashboard
+    shots = Screenshots(ARTIFACTS / "form")
+    start = page.get_by_role("button", name=re.compile(r"Start run$"))
+    yaml_box = page.locator('[data-testid="stCode"]', has_text="model_name_or_path")
+    with evidence(page, shots, server):
+        page.goto(server.url)
+        expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=60_000)
+        settle(page)
+        nav(page, "New run")
+        choose(page, "Built-in checkpoint", re.compile(r"^tiny-bert"))
+        expect(start).to_be_enabled()
+
+        # The issue's steps: -3 epochs and a batch of 0, each committed with Enter. The boxes keep what
+        # was typed, the engine's message is under the box, Start is off and no config is shown.
+        fill(page, {"Epochs": -3, "Train batch size": 0})
+        expect(form_column(page, "Train batch size").locator('[data-testid="stAlert"]')).to_contain_text(
+            "must be greater than 0, got 0"
+        )
+        expect(page.get_by_text("allowed range", exact=False)).to_have_count(0)  # no browser-side clamp
+        expect(start).to_be_disabled()
+        expect(yaml_box).to_have_count(0)
+        shots.take(page, "batch-size-out-of-range")
+        # One field at a time (the engine names the first field at fault): the epochs are next.
+        fill(page, {"Train batch size": 4})
+        expect(form_column(page, "Epochs").locator('[data-testid="stAlert"]')).to_contain_text(
+            "must be greater than 0 (or set max_steps), got -3"
+        )
+        expect(form_column(page, "Train batch size").locator('[data-testid="stAlert"]')).to_have_count(0)
+        expect(start).to_be_disabled()
+        expect(yaml_box).to_have_count(0)
+        fill(page, {"Epochs": 1})
+        # An emptied box is empty, not a silent fallback to some value.
+        fill(page, {"Train batch size": ""})
+        expect(form_column(page, "Train batch size").locator('[data-testid="stAlert"]')).to_contain_text(
+            "is empty; enter a number (the default is 8)"
+        )
+        expect(page.get_by_label("Train batch size", exact=True)).to_have_value("")
+        expect(start).to_be_disabled()
+        fill(page, {"Train batch size": 4})
+        expect(start).to_be_enabled()
+        # The config shown is the one that will run: the values now in the boxes.
+        expect(yaml_box).to_contain_text("num_train_epochs: 1")
+        expect(yaml_box).to_contain_text("per_device_train_batch_size: 4")
+        assert_no_error(page, "New run (numbers)")
+
+        # A CSV whose column names give no hint: a free-text column and a few short codes.
+        path = tmp_path / "asked.csv"
+        moods = ("oddly", "slowly", "quickly", "warmly")
+        lines = [f"{('BIO', 'CHEM', 'PHYS')[i % 3]},Why does sample {i} behave {moods[i % 4]} in trial {i * 7}?"
+                 for i in range(60)]  # fmt: skip
+        path.write_text("area,question\n" + "\n".join(lines) + "\n")
+        page.get_by_text("File on this machine", exact=True).click()
+        settle(page)
+        fill(page, {"Training file path": str(path), "Run name": "e2e-guessed"})
+        expect(page.get_by_role("combobox", name="Text column", exact=True)).to_have_value("question")
+        expect(page.get_by_role("combobox", name="Label column", exact=True)).to_have_value("area")
+        assert_no_error(page, "New run (guessed columns)")
+        shots.take(page, "guessed-columns")
+        run_id = start_run(page, set())
+        saved = launcher.config_of(run_id)
+        assert (saved["text_column"], saved["label_column"]) == ("question", "area"), saved
+        assert (saved["num_train_epochs"], saved["per_device_train_batch_size"]) == (1, 4), saved

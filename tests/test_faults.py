@@ -134,6 +134,7 @@ RECONCILER = textwrap.dedent(
 )
 
 
+@pytest.mark.both_stores
 def test_a_second_launcher_reconciling_never_fails_a_healthy_run(launcher, tmp_path):
     done = tmp_path / "done"
     other = subprocess.Popen(

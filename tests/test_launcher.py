@@ -28,6 +28,7 @@ def wait_for(predicate, timeout=120, poll=0.1, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.both_stores
 def test_completed_run_records_everything(launcher):
     run_id = launcher.launch(tiny_config(), name="tiny")
     run = launcher.wait(run_id, timeout=240)
@@ -55,6 +56,7 @@ def test_completed_run_records_everything(launcher):
     )
     assert [c["step"] for c in launcher.checkpoints(run_id)] == [6, 12]
     assert "config.yaml" in os.listdir(launcher.run_dir(run_id))
+    assert launcher.folder(run_id).annotations()["name"] == "tiny"  # for rebuild-store, with note and tags
     assert launcher.config_of(run_id)["max_train_samples"] == 96
     replay = load_config(launcher.run_dir(run_id) / "config.yaml")
     # The saved config is complete: replaying it gives the same run config, with the columns it used.
@@ -79,6 +81,7 @@ def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):
     assert not any(p.is_dir() for p in launcher.home.iterdir())
 
 
+@pytest.mark.both_stores
 def test_stop_checkpoints_and_resume_continues_the_step_count(launcher):
     config = tiny_config(
         max_train_samples=160, per_device_train_batch_size=8, num_train_epochs=6
@@ -115,6 +118,7 @@ def test_worker_killed_with_sigkill_is_failed(launcher):
     assert launcher.store.count_points(run_id) > 0
 
 
+@pytest.mark.both_stores
 def test_dead_worker_found_by_a_later_launcher(runs_home):
     """A worker that dies while no launcher watches it (dashboard closed) is failed on the next start."""
     env = {**os.environ, "TRAINER_CORE_HOME": str(runs_home)}
@@ -140,6 +144,7 @@ def test_dead_worker_found_by_a_later_launcher(runs_home):
     assert run["status"] == FAILED and "gone" in run["error"]
 
 
+@pytest.mark.both_stores
 def test_stale_heartbeat_is_failed(launcher):
     run_id = launcher.store.create_run("ghost", tiny_config(), run_dir=str(launcher.home / "ghost"))
     launcher.store.update_run(run_id, status=RUNNING, host="another-machine", heartbeat_at=time.time() - 3600)
@@ -232,3 +237,35 @@ def test_annotate_normalises_tags_and_refuses_bad_ones(launcher):
         launcher.annotate("no-such-run", note="x")
     with pytest.raises(RunNotFoundError):
         launcher.annotate("no-such-run")
+
+
+def test_name_note_and_tags_are_copied_into_the_run_folder(launcher, tmp_path):
+    from tests.conftest import tmpfs
+    from trainer_core.runs.folder import ANNOTATIONS_FILE, RunFolder
+
+    run_id = launcher.store.create_run("first", {}, run_dir=str(launcher.home / "kept-run"))
+    folder = launcher.folder(run_id)
+    folder.path.mkdir()
+    launcher.annotate(run_id, note="  why this run  ", tags=["baseline", "Baseline", "lr-sweep"])
+    launcher.rename(run_id, "second")
+    # What the store holds after normalising, not what was typed.
+    assert folder.annotations() == {
+        "name": "second",
+        "note": "why this run",
+        "tags": ["baseline", "lr-sweep"],
+    }
+    launcher.annotate(run_id, note="", tags=[])
+    assert folder.annotations() == {"name": "second", "note": None, "tags": []}
+    # Each save renames a whole file over the old one: no temporary file is left beside it.
+    assert [p.name for p in folder.path.iterdir()] == [ANNOTATIONS_FILE]
+
+    # A folder that refuses the write (read-only here) does not undo or fail the change in the store.
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as read_only:
+        stuck = launcher.store.create_run("stuck", {}, run_dir=str(read_only))
+        launcher.annotate(stuck, note="saved anyway")
+        assert launcher.store.get_run(stuck)["note"] == "saved anyway"
+        assert RunFolder(read_only).annotations() == {}
+    # A run without a folder (recorded by hand, or its folder deleted) has nothing to copy to.
+    bare = launcher.store.create_run("bare", {})
+    launcher.annotate(bare, tags=["x"])
+    assert not launcher.run_dir(bare).exists()

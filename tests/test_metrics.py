@@ -12,14 +12,17 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from trainer_core.errors import ConfigError
 from trainer_core.metrics import (
     METRIC_MODULE,
     METRIC_NAMES,
+    F1Choice,
     build_compute_metrics,
     classification_report,
     f1_meaning,
     majority_baseline,
     metric_path,
+    resolve_f1,
     softmax,
 )
 
@@ -65,9 +68,9 @@ def test_binary_metrics_match_sklearn(eval_arrays):
     assert result["f1"] == pytest.approx(skm.f1_score(binary_labels, predicted))
     assert result["precision"] == pytest.approx(skm.precision_score(binary_labels, predicted))
     assert result["recall"] == pytest.approx(skm.recall_score(binary_labels, predicted))
-    # pos_label is class id 1: swapping the classes changes f1.
+    # By default the positive class is class id 1; naming the other class changes f1.
     assert result["f1"] != pytest.approx(skm.f1_score(binary_labels, predicted, pos_label=0))
-    swapped = build_compute_metrics(["neg", "pos"], pos_label=0)(
+    swapped = build_compute_metrics(["neg", "pos"], pos_label="neg")(
         _eval_prediction(binary_logits, binary_labels)
     )
     assert swapped["f1"] == pytest.approx(skm.f1_score(binary_labels, predicted, pos_label=0))
@@ -210,3 +213,118 @@ def test_f1_meaning_names_the_positive_class_or_the_macro_average():
     assert f1_meaning(["ham", "spam"]) == "F1 of class 'spam'"
     assert f1_meaning(["0", "1"]) == "F1 of class '1'"
     assert f1_meaning(list("abcdef")) == "macro-averaged F1 over 6 classes"
+
+
+# --------------------------------------------------------------------------------------------------
+# the F1 choice: f1_average and pos_label
+# --------------------------------------------------------------------------------------------------
+
+
+def test_f1_choice_left_empty_keeps_the_meaning_runs_had_before_it_existed():
+    assert resolve_f1(["0", "1"]) == F1Choice("binary", ("0", "1"), 1)
+    assert resolve_f1(list("abc")).average == "macro" and resolve_f1(list("abc")).positive is None
+    assert f1_meaning(["ham", "spam"], "binary", "ham") == "F1 of class 'ham'"
+    assert f1_meaning(["ham", "spam"], "macro") == "macro-averaged F1 over 2 classes"
+    assert f1_meaning(list("abcdef"), "weighted") == "F1 averaged over 6 classes, weighted by their rows"
+    assert f1_meaning(["ham", "spam"], short=True) == "class 'spam'"
+    assert f1_meaning(list("abcdef"), "weighted", short=True) == "weighted, 6 classes"
+
+
+@pytest.mark.parametrize(
+    ("names", "average", "pos_label", "field", "words"),
+    [
+        (list("abcdef"), "binary", None, "f1_average", "has 6 classes ('a', 'b', 'c', 'd', 'e', 'f')"),
+        (
+            ["ham", "spam"],
+            None,
+            "eggs",
+            "pos_label",
+            "'eggs' is not a label of this data; choose one of 'ham', 'spam'",
+        ),
+        (list("abc"), None, "a", "pos_label", "applies to two classes; this data has 3"),
+        (["ham", "spam"], "micro", None, "f1_average", "equals accuracy"),
+        (
+            ["ham", "spam"],
+            "weighted",
+            "spam",
+            "pos_label",
+            "leave pos_label empty, or set f1_average to 'binary'",
+        ),
+        (["ham", "spam"], "avg", None, "f1_average", "use one of binary, macro, weighted"),
+    ],
+)
+def test_f1_choices_that_do_not_fit_are_refused_naming_the_field(names, average, pos_label, field, words):
+    with pytest.raises(ConfigError) as info:
+        resolve_f1(names, average, pos_label)
+    assert info.value.field == field and words in info.value.message, info.value.message
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "average", "pos_label"),
+    [(2, None, None), (2, "binary", "neg"), (2, "macro", None), (2, "weighted", None), (3, "weighted", None)],
+)
+def test_every_score_of_a_run_follows_its_f1_choice(eval_arrays, n_classes, average, pos_label):
+    """compute_metrics, the per-class report and the majority baseline all give sklearn's number."""
+    logits, labels = eval_arrays
+    names = ["neg", "pos", "other"][:n_classes]
+    logits, labels = logits[:, :n_classes], np.minimum(labels, n_classes - 1)
+    predicted = logits.argmax(axis=1)
+    options = resolve_f1(names, average, pos_label).sklearn_options()
+    result = build_compute_metrics(names, average, pos_label)(_eval_prediction(logits, labels))
+    for name, fn in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score)):
+        assert result[name] == pytest.approx(fn(labels, predicted, zero_division=0, **options)), name
+    report = classification_report(predicted, labels, names, average, pos_label)["average"]
+    assert report["f1"] == pytest.approx(result["f1"]) and report["recall"] == pytest.approx(result["recall"])
+    majority = np.full_like(labels, np.bincount(labels).argmax())
+    baseline = majority_baseline(labels, names, average, pos_label)
+    assert baseline["f1"] == pytest.approx(skm.f1_score(labels, majority, zero_division=0, **options))
+
+
+def test_the_module_reports_the_asked_average_and_the_weighted_one_beside_it():
+    from trainer_core.metrics import load_metric
+
+    scores = load_metric().compute(
+        predictions=[1, 0, 2, 2, 1], references=[1, 1, 2, 0, 1], labels=[0, 1, 2], average="weighted"
+    )
+    assert (
+        scores["f1"]
+        == scores["f1_weighted"]
+        == pytest.approx(skm.f1_score([1, 1, 2, 0, 1], [1, 0, 2, 2, 1], average="weighted"))
+    )
+    with pytest.raises(ValueError, match="needs 2 classes"):
+        load_metric().compute(predictions=[0, 1, 2], references=[0, 1, 2], labels=[0, 1, 2], average="binary")
+
+
+def test_real_runs_eval_f1_is_sklearns_on_their_saved_predictions(launcher):
+    """Two real tiny runs, one macro, one scoring the class that is not the default positive one."""
+    from tests.conftest import tiny_config
+
+    choices = {"macro": {"f1_average": "macro"}, "fresh": {"pos_label": "fresh"}}
+    small = {"max_train_samples": 48, "num_train_epochs": 1, "logging_steps": 3}
+    ids = {key: launcher.launch(tiny_config(**small, **opts), name=key) for key, opts in choices.items()}
+    for key, run_id in ids.items():
+        run = launcher.wait(run_id, timeout=300)
+        assert run["status"] == "completed", (run["error"], launcher.log_tail(run_id))
+        config = launcher.config_of(run_id)
+        assert {k: config.get(k) for k in choices[key]} == choices[key]  # recorded in the saved config
+        table = launcher.predictions(run_id)
+        names = run["summary"]["label_names"]
+        assert names == ["fresh", "rotten"]
+        if key == "macro":
+            expected = skm.f1_score(table["label"], table["predicted"], average="macro", labels=names)
+        else:
+            expected = skm.f1_score(table["label"], table["predicted"], average="binary", pos_label="fresh")
+        assert run["summary"]["final_metrics"]["eval_f1"] == pytest.approx(expected)
+        # The choice mattered: the default (F1 of 'rotten') is another number on these predictions.
+        default = skm.f1_score(table["label"], table["predicted"], pos_label="rotten")
+        assert expected != pytest.approx(default)
+        last_eval = launcher.store.get_series(run_id, "eval_f1")["value"].iloc[-1]
+        assert last_eval == pytest.approx(expected)  # the curve's last point, same model, same rows
+        assert run["summary"]["report"]["average"]["f1"] == pytest.approx(expected)
+        majority = table["label"].value_counts().sort_index().idxmax()
+        constant = [majority] * len(table)
+        if key == "macro":
+            baseline = skm.f1_score(table["label"], constant, average="macro", labels=names, zero_division=0)
+        else:
+            baseline = skm.f1_score(table["label"], constant, pos_label="fresh", zero_division=0)
+        assert run["summary"]["baseline"]["f1"] == pytest.approx(baseline)

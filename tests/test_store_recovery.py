@@ -103,9 +103,7 @@ def test_damaged_store_is_refused_then_rebuilt_from_the_run_folders(home_copy, h
     assert runs.keys() == set(ids.values())
     done, stopped = runs[ids["done"]], runs[ids["stopped"]]
     assert (done["status"], stopped["status"]) == (COMPLETED, STOPPED)
-    assert (
-        done["name"] == "tiny-bert-rotten-tomatoes-" + ids["done"][-6:]
-    )  # given apart from the config: lost
+    assert (done["name"], stopped["name"]) == ("done", "stopped")  # given at launch, apart from the config
     assert done["config"] == original.get_run(ids["done"])["config"]
     assert done["summary"]["report"] == original.get_run(ids["done"])["summary"]["report"]
     assert done["summary"]["train_loss"] == original.get_run(ids["done"])["summary"]["train_loss"]
@@ -124,6 +122,49 @@ def test_damaged_store_is_refused_then_rebuilt_from_the_run_folders(home_copy, h
             assert rebuilt[SERIES].equals(kept[SERIES]), (run_id, key)
     assert store.get_series(ids["done"], "eval_loss")["step"].tolist() == [6, 12]
     assert set(store.get_series(ids["done"], "loss")["step"]) >= {6, 12}
+
+
+def lose_store(home) -> None:
+    for name in ("metrics.db", "metrics.db-wal", "metrics.db-shm"):
+        (home / name).unlink(missing_ok=True)
+
+
+def test_rebuild_restores_name_note_and_tags_from_the_run_folder(home_copy):
+    home, ids, _ = home_copy
+    launcher = Launcher(home=home)
+    for run_id in ids.values():  # the copy's rows still name the original folders
+        launcher.store.update_run(run_id, run_dir=str(home / run_id))
+    launcher.rename(ids["done"], "renamed after training")
+    launcher.annotate(ids["done"], note="Best so far.\nTry a lower LR next.", tags=["baseline", "MRPC"])
+    launcher.annotate(ids["stopped"], tags=["too-slow"])
+    launcher.store.close()
+    # A folder from before annotations.json: its name comes from the config, as at launch.
+    (home / ids["stopped"] / "annotations.json").unlink()
+    lose_store(home)
+
+    report = rebuild_store(home)
+    store = MetricsStore(home / "metrics.db")
+    done, stopped = store.get_run(ids["done"]), store.get_run(ids["stopped"])
+    assert (done["name"], done["note"], done["tags"]) == (
+        "renamed after training",
+        "Best so far.\nTry a lower LR next.",
+        ["baseline", "MRPC"],
+    )
+    assert (stopped["name"], stopped["note"], stopped["tags"]) == (
+        "tiny-bert-rotten-tomatoes-" + ids["stopped"][-6:],
+        None,
+        [],
+    )
+    assert "note and tags from annotations.json" in store.events(ids["done"])[-1]["message"]
+    assert len(report.recovered) == 2
+
+    # Edited by hand into tags the launcher would refuse: the run still comes back, without them.
+    (home / ids["done"] / "annotations.json").write_text('{"name": "hand", "note": 3, "tags": ["a,b"]}')
+    store.close()
+    lose_store(home)
+    rebuild_store(home)
+    done = MetricsStore(home / "metrics.db").get_run(ids["done"])
+    assert (done["name"], done["note"], done["tags"]) == ("hand", None, [])
 
 
 def test_rebuild_keeps_a_sound_store_and_adds_only_the_runs_it_lacks(home_copy):
@@ -196,9 +237,35 @@ def test_unsupported_store_url_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINER_CORE_DB", "mysql://db.example/runs")
     with pytest.raises(ConfigError) as info:
         Launcher(home=tmp_path / "runs")
-    assert info.value.field == "TRAINER_CORE_DB" and "only SQLite" in info.value.message
+    assert info.value.field == "TRAINER_CORE_DB" and "postgresql://" in info.value.message
     env_line = one_error_line(cli("--db", "mysql://db.example/runs", "list", home=tmp_path, check=False))
     assert "TRAINER_CORE_DB" in env_line and "sqlite:///" in env_line
+    # A PostgreSQL server that is not there: one line naming the URL (without its password).
+    pg_line = one_error_line(
+        cli("--db", "postgresql://u:pw@127.0.0.1:1/runs", "list", home=tmp_path, check=False)
+    )
+    assert "TRAINER_CORE_DB" in pg_line and "u:***@127.0.0.1:1/runs" in pg_line and ":pw@" not in pg_line
+
+
+def test_a_runs_folder_moves_into_an_empty_postgresql_store_with_rebuild(home_copy, pg_server):
+    home, ids, original = home_copy
+    url = pg_server.new_database()
+    # An empty shared store beside launched run folders is refused, as a lost SQLite file is ...
+    line = one_error_line(cli("--db", url, "list", home=home, check=False))
+    assert "has no runs, but 2 run folder(s)" in line and "rebuild-store" in line
+    # ... and rebuild-store fills it from the folders, moving nothing aside.
+    out = cli("--db", url, "rebuild-store", home=home)
+    assert "2 run(s) recovered" in out.stdout and "moved aside" not in out.stdout
+    store = Launcher(home=home, store_url=url).store
+    assert store.dialect == "postgresql"
+    assert {r["id"]: r["status"] for r in store.list_runs()} == {
+        ids["done"]: COMPLETED,
+        ids["stopped"]: STOPPED,
+    }
+    for key in original.metric_keys(ids["done"]):
+        rebuilt, kept = store.get_series(ids["done"], key), original.get_series(ids["done"], key)
+        assert rebuilt[SERIES].equals(kept[SERIES]), key
+    assert ids["done"] in cli("--db", url, "list", home=home).stdout
 
 
 def test_store_errors_are_config_errors_for_the_dashboard_too(tmp_path):

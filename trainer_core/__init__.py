@@ -34,17 +34,19 @@ from trainer_core.config import (
 )
 from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
-from trainer_core.metrics import METRIC_NAMES, f1_meaning, f1_positive_class
+from trainer_core.metrics import F1_AVERAGES, METRIC_NAMES, f1_meaning, f1_positive_class, resolve_f1
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
 from trainer_core.runs.rebuild import rebuild_store
+from trainer_core.runs.resources import describe_system_series
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,
     ALL_STATUSES,
     FINAL_STATUSES,
     RunStatus,
+    is_system_series,
     lower_is_better,
     run_progress,
 )
@@ -77,6 +79,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "BUILTIN_MODELS",
     "BUILTIN_PREFIX",
+    "F1_AVERAGES",
     "FINAL_STATUSES",
     "METRIC_NAMES",
     "REPORTED_METRICS",
@@ -100,14 +103,17 @@ __all__ = [
     "f1_positive_class",
     "default_home",
     "default_store_url",
+    "describe_system_series",
     "field_help",
     "inspect_checkpoint",
     "is_builtin",
+    "is_system_series",
     "load_config",
     "looks_like_path",
     "lower_is_better",
     "preview_dataset",
     "rebuild_store",
+    "resolve_f1",
     "run_progress",
     "to_yaml",
     "training_choices",

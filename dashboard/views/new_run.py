@@ -18,10 +18,12 @@ from dashboard.views.new_run_inputs import (
     K,
     render_checkpoint,
     render_dataset,
+    render_f1_choice,
     render_hyperparameters,
     values,
 )
 from dashboard.views.new_run_preview import render_preview
+from dashboard.views.runs_queue import render_start_forecast
 from trainer_core import ConfigError, check_max_length, to_yaml
 
 
@@ -120,6 +122,7 @@ def render_review(config, config_dict: dict, errors: dict, general) -> None:
             icon=":material/play_arrow:",
             width="stretch",
         )
+        render_start_forecast()
     if config is not None:
         left, right = st.columns(2)
         yaml_text = to_yaml(config)
@@ -176,6 +179,7 @@ def main() -> None:
     with st.container(border=True):
         render_dataset(slots, help_)
         preview = render_preview(slots, help_, checkpoint)
+        preview = render_f1_choice(slots, help_, preview)
     with st.container(border=True):
         render_hyperparameters(slots, help_)
     config_dict, pre_errors, advanced_keys = F.form_to_config(values())

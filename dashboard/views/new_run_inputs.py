@@ -12,15 +12,17 @@ import streamlit as st
 from dashboard import data
 from dashboard import form as F
 from dashboard.tables import checkpoint_summary
-from trainer_core import BUILTIN_DATASETS, BUILTIN_MODELS
+from trainer_core import BUILTIN_DATASETS, BUILTIN_MODELS, F1_AVERAGES, ConfigError, f1_meaning, resolve_f1
 
 K = F.key
 KEEP = "session"  # persist_state: the form survives a visit to another page
 
 
 def values() -> dict:
-    """The form's current values, by widget name."""
-    return {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
+    """The form's current values, by widget name (whole numbers of whole-number fields as ints)."""
+    return F.whole_numbers(
+        {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
+    )
 
 
 def error_slot(slots: dict, name: str) -> None:
@@ -190,21 +192,24 @@ def render_hub_dataset(slots: dict, help_: dict) -> None:
 def render_row_limits(slots: dict, help_: dict) -> None:
     """The validation share and the row caps, whatever the source."""
     c1, c2, c3 = st.columns(3)
-    limits = {"min_value": 1, "step": 100, "value": None, "placeholder": "all"}
-    form_field(
-        slots,
-        help_,
-        c1,
-        "validation_split_ratio",
-        st.number_input,
-        "Validation share",
-        min_value=0.01,
-        max_value=0.9,
-        step=0.05,
-        format="%.2f",
-    )
-    form_field(slots, help_, c2, "max_train_samples", st.number_input, "Max training rows", **limits)
-    form_field(slots, help_, c3, "max_eval_samples", st.number_input, "Max validation rows", **limits)
+    form_field(slots, help_, c1, "validation_split_ratio", number_box, "Validation share", step=0.05)
+    limits = {"step": 100, "placeholder": "all"}
+    form_field(slots, help_, c2, "max_train_samples", number_box, "Max training rows", **limits)
+    form_field(slots, help_, c3, "max_eval_samples", number_box, "Max validation rows", **limits)
+
+
+def number_box(label: str, step: float, **kw):
+    """A number input that sends every number typed to the server, for the engine's checks to judge.
+
+    No min_value / max_value: with them the browser refuses an out-of-range number itself (red box, its
+    own message) and never sends it, so the form kept the last valid value and a run started with it
+    while the box showed another. A float box even for whole-number fields: an int box still has
+    bounds (+-2**53, set by Streamlit) and parses "1e20" as 1 and "2.5" as 2, while a float box sends
+    1e20 and 2.5 for the engine to refuse by name (``values`` turns whole floats back into ints).
+    ``value=None``: an emptied box is None, which the engine asks to fill, not a silent fallback to 0.
+    ``%g`` shows the number the run gets (``%.2f`` showed 0.33 for 0.333, ``%d`` hides a fraction).
+    """
+    return st.number_input(label, value=None, step=float(step), format="%g", **kw)
 
 
 def render_upload(label: str, name: str, help_text: str | None) -> None:
@@ -223,6 +228,57 @@ def render_upload(label: str, name: str, help_text: str | None) -> None:
             st.rerun()
 
 
+def render_f1_choice(slots: dict, help_: dict, preview: dict | None) -> dict | None:
+    """How F1 is computed: its average, and the positive class from the labels the preview found.
+
+    Returns:
+        ``preview``, or a copy of it marked not ok with the engine's message when the choice does not
+        fit the data's labels (a positive class it lacks, 'binary' with more than two classes), so the
+        page shows that message under the field and keeps Start disabled.
+    """
+    names = [str(n) for n in ((preview or {}).get("label_counts") or {})]
+    c1, c2 = st.columns(2)
+    with c1:
+        default = f"default ({f1_meaning(names, short=True)})" if names else "default"
+        st.selectbox(
+            "F1 average",
+            (None, *F1_AVERAGES),
+            key=K("f1_average"),
+            persist_state=KEEP,
+            help=help_.get("f1_average"),
+            format_func=lambda a: default if a is None else a,
+        )
+        error_slot(slots, "f1_average")
+    v = values()
+    try:
+        binary = bool(names) and resolve_f1(names, v["f1_average"]).positive is not None
+    except ConfigError:
+        binary = False  # 'binary' of more than two classes: said under the average
+    if v["f1_average"] not in (None, "binary"):
+        st.session_state[K("pos_label")] = None  # an average over every class has no positive class
+    current = st.session_state.get(K("pos_label"))
+    with c2:
+        st.selectbox(
+            "Positive class",
+            names + ([current] if current is not None and current not in names else []),
+            key=K("pos_label"),
+            index=None,
+            persist_state=KEEP,
+            disabled=not binary,
+            placeholder=f"default ('{resolve_f1(names).positive}')" if binary else "none: every class counts",
+            help=help_.get("pos_label"),
+        )
+        error_slot(slots, "pos_label")
+    if not names:
+        st.caption("The positive class can be chosen once the preview has read the labels.")
+        return preview
+    try:
+        resolve_f1(names, v["f1_average"], st.session_state.get(K("pos_label")))
+    except ConfigError as exc:
+        return {**(preview or {}), "ok": False, "error": exc.to_dict()}
+    return preview
+
+
 # --------------------------------------------------------------------------------------------------
 # 4. hyperparameters
 # --------------------------------------------------------------------------------------------------
@@ -236,27 +292,17 @@ def render_hyperparameters(slots: dict, help_: dict) -> None:
 
     c = st.columns(4)
     field(c[0], "learning_rate", st.text_input, "Learning rate", placeholder="e.g. 2e-5")
-    field(c[1], "num_train_epochs", st.number_input, "Epochs", min_value=0.0, step=1.0, format="%g")
-    field(c[2], "per_device_train_batch_size", st.number_input, "Train batch size", min_value=1, step=1)
-    field(c[3], "per_device_eval_batch_size", st.number_input, "Eval batch size", min_value=1, step=1)
+    field(c[1], "num_train_epochs", number_box, "Epochs", step=1.0)
+    field(c[2], "per_device_train_batch_size", number_box, "Train batch size", step=1)
+    field(c[3], "per_device_eval_batch_size", number_box, "Eval batch size", step=1)
     c = st.columns(4)
-    field(c[0], "weight_decay", st.number_input, "Weight decay", min_value=0.0, step=0.01, format="%g")
-    field(
-        c[1],
-        "warmup_ratio",
-        st.number_input,
-        "Warmup ratio",
-        "warmup_steps",
-        min_value=0.0,
-        max_value=0.99,
-        step=0.05,
-        format="%g",
-    )
+    field(c[0], "weight_decay", number_box, "Weight decay", step=0.01)
+    field(c[1], "warmup_ratio", number_box, "Warmup ratio", "warmup_steps", step=0.05)
     field(c[2], "lr_scheduler_type", st.selectbox, "Scheduler", options=F.CHOICES["lr_scheduler_type"])
-    field(c[3], "gradient_accumulation_steps", st.number_input, "Gradient accumulation", min_value=1, step=1)
+    field(c[3], "gradient_accumulation_steps", number_box, "Gradient accumulation", step=1)
     c = st.columns(4)
-    field(c[0], "max_seq_length", st.number_input, "Max length (tokens)", min_value=8, step=32)
-    field(c[1], "seed", st.number_input, "Seed", min_value=0, step=1)
+    field(c[0], "max_seq_length", number_box, "Max length (tokens)", step=32)
+    field(c[1], "seed", number_box, "Seed", step=1)
     field(c[2], "fp16", st.toggle, "fp16 mixed precision")
     field(c[3], "bf16", st.toggle, "bf16 mixed precision")
     render_schedule(field)
@@ -278,15 +324,7 @@ def render_schedule(field) -> None:
         )
     ):
         field(c[2 * i], strategy, st.selectbox, f"{label} every", options=F.CHOICES[strategy])
-        field(
-            c[2 * i + 1],
-            steps,
-            st.number_input,
-            f"{label}: steps",
-            min_value=1,
-            step=10,
-            disabled=v[strategy] != "steps",
-        )
+        field(c[2 * i + 1], steps, number_box, f"{label}: steps", step=10, disabled=v[strategy] != "steps")
 
 
 def render_best_model(field) -> None:
@@ -302,16 +340,8 @@ def render_best_model(field) -> None:
         options=F.BEST_METRICS,
         disabled=not (v["load_best_model_at_end"] or v["early_stopping_patience"] is not None),
     )
-    field(
-        c[2],
-        "early_stopping_patience",
-        st.number_input,
-        "Early-stopping patience (evaluations)",
-        value=None,
-        min_value=1,
-        step=1,
-        placeholder="off",
-    )
+    patience = "Early-stopping patience (evaluations)"
+    field(c[2], "early_stopping_patience", number_box, patience, step=1, placeholder="off")
 
 
 def render_processes(field) -> None:

@@ -1,17 +1,30 @@
-"""Run: one run, live while it trains (a fragment refreshes every ~1.5 s), and its outcome once done.
+"""Run: one run, live while it trains, and its outcome once done.
 
-A queued or stopping run refreshes every few seconds, a finished one not at all. The outcome of a
-completed run is drawn by ``run_outcome``.
+While the run is active a small watcher refreshes every 1-2 s (``dashboard.live``): it asks the store
+one indexed question, redraws the status line, and reruns only the parts whose data changed (actions,
+loss, evaluation, learning-rate chart, log and events), so a refresh with nothing new sends no chart.
+A finished run's page does not refresh; the outcome of a completed run is drawn by ``run_outcome``.
 
 The URL names the run (``?run=<id>``), so a run's page can be bookmarked and shared.
 """
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, live_data, state
 from dashboard.figures import eval_figure, loss_figure, lr_figure
+from dashboard.live import (
+    FAST_S,
+    drawn_marks,
+    record_drawn,
+    refresh_interval,
+    rerun_parts,
+    series_mark,
+    stale_parts,
+)
 from dashboard.state import ACTION_ERRORS, act
 from dashboard.tables import (
     ACCURACY,
@@ -29,13 +42,18 @@ from dashboard.tables import (
     status_label,
 )
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
-from trainer_core import ACTIVE_STATUSES, RunStatus
+from dashboard.views.run_resources import render_resources
+from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series
 
-REFRESH_S = 1.5  # while it trains
-WAITING_REFRESH_S = 3.0  # queued (waiting for its worker) or stopping (saving a checkpoint): little moves
 CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
 PICKED = "run.picked"
-FIGURES = "run._figures"  # chart key -> (signature of its data, the figure drawn from it)
+SMOOTHING = "run.smoothing"
+FIGURES = "run._figures"  # chart key -> (what it was drawn from, the figure)
+DRAWN = "run._drawn"  # part -> what it was last drawn from
+EVERY = "run._every"  # the watcher's refresh period now
+WATCHING = "run._watching"  # False while the page's own run draws every part (nothing to rerun yet)
+# The fragments of the live panel, by their st.fragment key (the watcher reruns them by these names).
+PARTS = {name: f"run.part.{name}" for name in ("pace", "actions", "loss", "eval", "lr", "log", "resources")}
 
 
 def pick_run(runs: list[dict]) -> str | None:
@@ -106,50 +124,64 @@ def render_annotations(run: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# the live part: status, progress, charts, log
+# the live part: a watcher on a timer (status line), and parts redrawn only when their data changed
 # --------------------------------------------------------------------------------------------------
 
 
-def refresh_every(status: str) -> float:
-    return REFRESH_S if status == RunStatus.RUNNING else WAITING_REFRESH_S
+def part_marks(version: dict) -> dict[str, tuple]:
+    """What each part of the panel is drawn from; a part whose mark changed is redrawn."""
+    row = (version["status"], version.get("attempt"))
+    return {
+        PARTS["actions"]: row,
+        PARTS["loss"]: (*series_mark(version, ("loss", "eval_loss")), st.session_state.get(SMOOTHING, 0.0)),
+        PARTS["eval"]: (*series_mark(version, EVAL_KEYS), version.get("last_event")),
+        PARTS["lr"]: series_mark(version, ("learning_rate",)),
+        # The log changes on every step (progress bars); it is redrawn with the rest of what the run records.
+        PARTS["log"]: (*row, version.get("last_event"), sum(n for n, _ in version["series"].values())),
+        PARTS["resources"]: (
+            *row,
+            *series_mark(version, sorted(filter(is_system_series, version["series"]))),
+        ),
+    }
 
 
-@st.fragment(run_every=REFRESH_S)
-def render_training(run_id: str) -> None:
-    render_panel(run_id, refresh=REFRESH_S)
+@st.fragment(key=PARTS["pace"])
+def render_live(run_id: str) -> None:
+    """Holds the watcher, declared with the refresh period the run needs now (rerun to change it)."""
+    run, version = current(run_id)
+    every = refresh_interval(run, version, time.time()) if run is not None else FAST_S
+    st.session_state[EVERY] = every
+    st.fragment(run_every=every)(render_watcher)(run_id)
 
 
-@st.fragment(run_every=WAITING_REFRESH_S)
-def render_waiting(run_id: str) -> None:
-    render_panel(run_id, refresh=WAITING_REFRESH_S)
-
-
-def render_panel(run_id: str, refresh: float | None = None) -> None:
-    """Status, actions, charts and events; ``refresh`` is the period of the fragment it runs in, if any."""
-    run = data.get_run(run_id)
-    if run is None:
-        st.warning("This run no longer exists (it was deleted).")
-        return
-    status = run["status"]
-    if refresh is not None and (status not in ACTIVE_STATUSES or refresh_every(status) != refresh):
-        # It finished (redraw the whole page in its final layout, outcome included), or it started or
-        # began stopping (switch to the refresh that suits it).
+def render_watcher(run_id: str) -> None:
+    """Every refresh: one indexed question to the store, the status line, and reruns of changed parts."""
+    run, version = current(run_id)
+    if run is None or run["status"] not in ACTIVE_STATUSES:
+        # Deleted, or finished: redraw the whole page in its final layout, outcome included.
+        data.forget_runs()
         st.rerun()
-    live = status in ACTIVE_STATUSES
-    last = data.last_metrics(run) if live else None
+    render_status(run, version)
+    if not st.session_state.get(WATCHING):
+        return  # the page's own run draws every part after this one
+    stale = stale_parts(drawn_marks(DRAWN), part_marks(version))
+    if refresh_interval(run, version, time.time()) != st.session_state.get(EVERY):
+        stale.append(PARTS["pace"])
+    rerun_parts(stale)
+
+
+def render_status(run: dict, version: dict) -> None:
+    """Progress, elapsed / ETA, latest loss, best scores, and what the status means (no store read unless
+    an evaluation or a loss point arrived since the last refresh)."""
     # The charts are drawn from the metric points, the row's step from a rate-limited heartbeat: the
     # progress shown is never behind the last plotted step.
-    plotted = max(
-        (int(p["step"]) for k, p in (last or {}).items() if k in CHART_KEYS and p.get("step") is not None),
-        default=None,
-    )
-    render_status(run, plotted)
-    render_actions(run)
-    render_charts(run, last)
-    render_events(run)
+    plotted = max((s for k, (_, s) in version["series"].items() if k in CHART_KEYS and s), default=None)
+    best = live_data.best(run["id"], EVAL_KEYS, series_mark(version, EVAL_KEYS))
+    latest = live_data.last(run["id"], "loss", series_mark(version, ("loss",)))
+    render_status_line(run, plotted, best, latest)
 
 
-def render_status(run: dict, plotted_step: int | None = None) -> None:
+def render_status_line(run: dict, plotted_step: int | None, best: dict, latest: dict | None) -> None:
     prog = data.progress(run, plotted_step)
     cfg = run.get("config") or {}
     epochs = cfg.get("num_train_epochs")
@@ -163,7 +195,6 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
     else:
         text = f"{status_label(run['status'])} · {step_text}{epoch_text}"
     st.progress(float(prog["fraction"] or 0.0), text=text)
-    best = data.best_metrics(run)
     c = st.columns(5)
     if run["status"] in ACTIVE_STATUSES:
         c[0].metric("Elapsed", format_duration(prog["elapsed_s"]))
@@ -173,14 +204,14 @@ def render_status(run: dict, plotted_step: int | None = None) -> None:
         c[1].metric("Steps", f"{prog['step']:,}")
     # The latest logged loss, where the loss chart ends; Trainer's summary ``train_loss`` is the average
     # over the whole run, a different number, so it is only ever shown as "Avg train loss".
-    latest = data.last_metrics(run).get("loss")
     if latest is not None:
         c[2].metric("Train loss", f"{latest['value']:.4f}", help=f"Latest logged, at step {latest['step']}")
     elif (avg := (run.get("summary") or {}).get("train_loss")) is not None:
         c[2].metric("Avg train loss", f"{avg:.4f}", help="Average over the run (no loss points recorded)")
     else:
         c[2].metric("Train loss", "—")
-    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, "Best eval F1")):
+    f1_label = f1_legend(run_label_names(run, data.events(run)), cfg, "Best eval F1")  # says what F1 is
+    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, f1_label)):
         point = best.get(key)
         if point:
             where = (
@@ -257,27 +288,18 @@ def render_actions(run: dict) -> None:
         state.clone_run(config, name=f"{run['name']}-further")
 
 
-def chart_signature(run: dict, keys: tuple[str, ...], last: dict | None, *extra) -> tuple | None:
-    """What a chart of ``keys`` is drawn from: the latest point of each series, and ``extra`` settings.
-
-    None when unknown (a finished run: its page does not refresh, so there is nothing to re-use).
-    """
-    if last is None:
-        return None
-    points = tuple((k, (last.get(k) or {}).get("step"), (last.get(k) or {}).get("value")) for k in keys)
-    return (run["id"], run.get("attempt"), points, *extra)
+def current(run_id: str) -> tuple[dict, dict] | tuple[None, None]:
+    """The run's row with its live columns as of now, and its ``run_version`` (None, None if deleted)."""
+    version = live_data.run_version(run_id)
+    run = live_data.run(run_id, version) if version is not None else None
+    return (None, None) if run is None else (run, version)
 
 
-def plot(key: str, signature: tuple | None, build) -> None:
-    """Draw a chart, re-using the figure of the previous refresh when its data has not changed.
-
-    A fragment must emit every element on each run (what it does not emit disappears), so an unchanged
-    chart is sent again as the very same figure: no store reads and no figure building here, and an
-    identical element, which the browser does not draw again.
-    """
+def plot(key: str, signature: tuple, build) -> None:
+    """Draw a chart, re-using the figure built for the same data (a full page run redraws every part)."""
     cache = st.session_state.setdefault(FIGURES, {})
     kept = cache.get(key)
-    if signature is not None and kept is not None and kept[0] == signature:
+    if kept is not None and kept[0] == signature:
         figure = kept[1]
     else:
         figure = build()
@@ -285,72 +307,122 @@ def plot(key: str, signature: tuple | None, build) -> None:
     st.plotly_chart(figure, key=key, config=CHART_CONFIG)
 
 
-def render_charts(run: dict, last: dict | None = None) -> None:
-    """Loss, evaluation and learning-rate charts; ``last``: each series' latest point (live runs only)."""
+@st.fragment(key=PARTS["actions"])
+def render_actions_part(run_id: str) -> None:
+    run, version = current(run_id)
+    if run is not None:
+        render_actions(run)
+        record_drawn(DRAWN, PARTS["actions"], part_marks(version)[PARTS["actions"]])
+
+
+@st.fragment(key=PARTS["loss"])
+def render_loss_part(run_id: str) -> None:
+    """The training and evaluation loss, and the smoothing of the training loss (rerun this part only)."""
+    run, version = current(run_id)
+    if run is None:
+        return
+    mark = part_marks(version)[PARTS["loss"]]
+    smoothing = st.session_state.get(SMOOTHING, 0.0)
+    plot(
+        "run.loss_chart",
+        (run_id, mark),
+        lambda: loss_figure(
+            live_data.series(run_id, "loss", mark), live_data.series(run_id, "eval_loss", mark), smoothing,
+            uirevision=run_id,
+        ),
+    )  # fmt: skip
+    st.slider(
+        "Train-loss smoothing",
+        0.0,
+        0.99,
+        key=SMOOTHING,
+        step=0.01,
+        help="Exponential moving average, as in TensorBoard; the raw curve stays visible, faint.",
+    )
+    record_drawn(DRAWN, PARTS["loss"], mark)
+
+
+@st.fragment(key=PARTS["eval"])
+def render_eval_part(run_id: str) -> None:
+    """Accuracy and F1 per evaluation, the one that picks the best model marked."""
+    run, version = current(run_id)
+    if run is None:
+        return
+    mark = part_marks(version)[PARTS["eval"]]
     cfg = run.get("config") or {}
     best_key = cfg.get("metric_for_best_model") if cfg.get("load_best_model_at_end") else None
     if best_key and not best_key.startswith("eval_"):
         best_key = "eval_" + best_key
-    smoothing = st.session_state.get("run.smoothing", 0.0)
-    got: dict | None = None
-
-    def series(key: str):
-        nonlocal got
-        if got is None:  # read the store only when some chart has changed
-            keys = set(data.metric_keys(run))
-            got = {k: data.series(run, k) for k in CHART_KEYS if k in keys}
-        return got.get(key)
-
-    left, right = st.columns(2)
-    with left:
-        plot(
-            "run.loss_chart",
-            chart_signature(run, ("loss", "eval_loss"), last, smoothing),
-            lambda: loss_figure(series("loss"), series("eval_loss"), smoothing, uirevision=run["id"]),
-        )
-    with right:
-        plot(
-            "run.eval_chart",
-            chart_signature(run, EVAL_KEYS, last, best_key),
-            lambda: eval_figure(
-                {k: series(k) for k in EVAL_KEYS},
-                best_key or ACCURACY,
-                uirevision=run["id"],
-                names={F1: f1_legend(run_label_names(run, data.events(run)))},
-            ),
-        )
-    left, right = st.columns(2)
-    with left:
-        plot(
-            "run.lr_chart",
-            chart_signature(run, ("learning_rate",), last),
-            lambda: lr_figure(series("learning_rate"), uirevision=run["id"]),
-        )
-    with right:
-        st.slider(
-            "Train-loss smoothing",
-            0.0,
-            0.99,
-            key="run.smoothing",
-            step=0.01,
-            help="Exponential moving average, as in TensorBoard; the raw curve stays visible, faint.",
-        )
-        tail = data.log_tail(run, lines=200)
-        with st.expander(
-            "Worker log (last 200 lines)",
-            expanded=run["status"] == RunStatus.FAILED and not run.get("traceback"),
-        ):
-            st.code(tail or "(nothing logged yet)", language="text", height=300)
+    plot(
+        "run.eval_chart",
+        (run_id, mark, best_key),
+        lambda: eval_figure(
+            {k: live_data.series(run_id, k, mark) for k in EVAL_KEYS},
+            best_key or ACCURACY,
+            uirevision=run_id,
+            names={F1: f1_legend(run_label_names(run, data.events(run)), cfg)},
+        ),
+    )
+    record_drawn(DRAWN, PARTS["eval"], mark)
 
 
-def render_events(run: dict) -> None:
-    """Lifecycle events (launched, resumed, stop requested ...) as a short list."""
-    events = data.events(run)
-    if not events:
+@st.fragment(key=PARTS["lr"])
+def render_lr_part(run_id: str) -> None:
+    run, version = current(run_id)
+    if run is None:
         return
-    with st.expander(f"Events ({len(events)})"):
-        for e in events[-30:]:
-            st.markdown(f"`{format_timestamp(e['time'])}` **{e['kind']}** — {e['message']}")
+    mark = part_marks(version)[PARTS["lr"]]
+    plot(
+        "run.lr_chart",
+        (run_id, mark),
+        lambda: lr_figure(live_data.series(run_id, "learning_rate", mark), uirevision=run_id),
+    )
+    record_drawn(DRAWN, PARTS["lr"], mark)
+
+
+@st.fragment(key=PARTS["log"])
+def render_log_part(run_id: str) -> None:
+    """The worker's log and the run's lifecycle events (launched, resumed, stop requested ...)."""
+    run, version = current(run_id)
+    if run is None:
+        return
+    tail = data.log_tail(run, lines=200)
+    with st.expander(
+        "Worker log (last 200 lines)",
+        expanded=run["status"] == RunStatus.FAILED and not run.get("traceback"),
+    ):
+        st.code(tail or "(nothing logged yet)", language="text", height=300)
+    events = data.events(run)
+    if events:
+        with st.expander(f"Events ({len(events)})"):
+            for e in events[-30:]:
+                st.markdown(f"`{format_timestamp(e['time'])}` **{e['kind']}** — {e['message']}")
+    record_drawn(DRAWN, PARTS["log"], part_marks(version)[PARTS["log"]])
+
+
+@st.fragment(key=PARTS["resources"])
+def render_resources_part(run_id: str) -> None:
+    """CPU, memory and GPU memory of the run's processes (redrawn when a heartbeat adds a sample)."""
+    run, version = current(run_id)
+    if run is not None:
+        render_resources(run)
+        record_drawn(DRAWN, PARTS["resources"], part_marks(version)[PARTS["resources"]])
+
+
+def render_parts(run_id: str) -> None:
+    """Actions, charts, log and events: each redrawn on its own, only when what it shows changed."""
+    render_actions_part(run_id)
+    left, right = st.columns(2)
+    with left:
+        render_loss_part(run_id)
+    with right:
+        render_eval_part(run_id)
+    left, right = st.columns(2)
+    with left:
+        render_lr_part(run_id)
+    with right:
+        render_log_part(run_id)
+    render_resources_part(run_id)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -369,19 +441,22 @@ def main() -> None:
     if run_id is None:
         st.info("Choose a run above, or open one from the Runs page.")
         return
-    run = data.get_run(run_id)
+    run, version = current(run_id)
     if run is None:
         st.warning(f"Run {run_id} does not exist.")
         return
     render_header(run)
-    if run["status"] == RunStatus.RUNNING:
-        render_training(run_id)
-    elif run["status"] in ACTIVE_STATUSES:
-        render_waiting(run_id)
-    else:
-        render_panel(run_id)
-        if run["status"] == RunStatus.COMPLETED:
-            render_outcome(run)
+    st.session_state[WATCHING] = False
+    try:
+        if run["status"] in ACTIVE_STATUSES:
+            render_live(run_id)
+        else:
+            render_status(run, version)
+        render_parts(run_id)
+    finally:
+        st.session_state[WATCHING] = True
+    if run["status"] == RunStatus.COMPLETED:
+        render_outcome(run)
 
 
 main()

@@ -10,8 +10,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figures import confusion_matrix_figure
-from dashboard.tables import ACCURACY, F1, format_bytes, format_duration, per_class_table
-from trainer_core import f1_meaning
+from dashboard.tables import ACCURACY, F1, f1_text, format_bytes, format_duration, per_class_table
 
 CHART_CONFIG = {"displaylogo": False}
 # Prediction columns the worker adds; the rest of the table is the validation data's own columns.
@@ -25,7 +24,7 @@ def render_outcome(run: dict) -> None:
     c = st.columns(7)
     baseline = summary.get("baseline") or {}
     names = summary.get("label_names") or (summary.get("report") or {}).get("labels")
-    f1_names = f1_meaning(names) if names else None
+    f1_names = f1_text(names, run.get("config"))
     c[0].metric(
         "Accuracy",
         _fmt(final.get(ACCURACY)),

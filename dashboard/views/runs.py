@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, live_data, state
+from dashboard.live import drawn_marks, record_drawn, rerun_parts
 from dashboard.state import act
 from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
+from dashboard.views.runs_queue import render_queue
 from trainer_core import ACTIVE_STATUSES, ALL_STATUSES
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"
+TABLE = "runs.part.table"  # the table's fragment, rerun by the watcher when a run's row changed
+DRAWN = "runs._drawn"
 # Left out of the table so it fits the page; Compare's config diff shows them side by side.
 HIDDEN_COLUMNS = ("id", "Epochs", "Batch")
 
@@ -49,8 +53,18 @@ def render_filters() -> None:
 
 
 @st.fragment(run_every=REFRESH_S)
+def render_watcher() -> None:
+    """Every couple of seconds, one query of the runs' rows (no config parsed); the table is redrawn only
+    when one of them changed (a live run's step, a status, a rename ...), so an idle page sends nothing."""
+    if drawn_marks(DRAWN).get(TABLE) != live_data.runs_version():
+        data.forget_runs()  # the table reads the rows through a cache that may be a second old
+        rerun_parts([TABLE])
+
+
+@st.fragment(key=TABLE)
 def render_table() -> None:
-    """The table refreshes on its own every couple of seconds; the rest of the page does not rerun."""
+    """The table, redrawn by the watcher when a run's row changed; the rest of the page does not rerun."""
+    record_drawn(DRAWN, TABLE, live_data.runs_version())
     runs = data.list_runs()
     shown = filter_runs(runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", ""))
     if not shown:
@@ -90,7 +104,7 @@ def render_table() -> None:
         },
     )
     st.caption(
-        f"{len(shown)} of {len(runs)} runs · refreshed every {REFRESH_S:g} s · click a row to act on it"
+        f"{len(shown)} of {len(runs)} runs · live: checked every {REFRESH_S:g} s · click a row to act on it"
     )
     rows = event.selection.rows if event is not None else []
     if rows:
@@ -171,8 +185,10 @@ def main() -> None:
     if not runs:
         render_empty()
         return
+    render_queue()
     render_filters()
     render_table()
+    render_watcher()  # after the table: a watcher reruns parts drawn before it
     render_actions(runs)
 
 

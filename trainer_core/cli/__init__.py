@@ -13,7 +13,7 @@ from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainer_core.cli import delete, launch, list_runs, rebuild_store, resume, run, show, stop
+    from trainer_core.cli import delete, launch, list_runs, queue, rebuild_store, resume, run, show, stop
 
     parser = argparse.ArgumentParser(
         # The console script's name, or `python -m trainer_core`: both run this.
@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Launch, watch and manage fine-tuning runs.",
     )
     parser.add_argument("--home", help="runs folder (default: $TRAINER_CORE_HOME or ./runs)")
-    parser.add_argument("--db", help="metrics store URL (default: sqlite:///<home>/metrics.db)")
+    parser.add_argument(
+        "--db",
+        help="metrics store URL (default: $TRAINER_CORE_DB or sqlite:///<home>/metrics.db); "
+        "postgresql://user@host:port/database for one store shared by several machines",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_parser in (
         run.run_command_parser,
@@ -31,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.stop_command_parser,
         resume.resume_command_parser,
         delete.delete_command_parser,
+        queue.queue_command_parser,
         rebuild_store.rebuild_store_command_parser,
     ):
         add_parser(commands)

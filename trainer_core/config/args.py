@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer_core.metrics import METRIC_NAMES
+from trainer_core.metrics import F1_AVERAGES, METRIC_NAMES, check_f1_options
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 # Metrics compute_metrics reports; metric_for_best_model must name one of them (or the eval loss).
@@ -133,6 +133,32 @@ class DataArguments:
             "longest row, not to this length."
         },
     )
+    f1_average: str | None = field(
+        default=None,
+        metadata={
+            "help": f"How F1, precision and recall are computed: {' / '.join(F1_AVERAGES)}. 'binary' "
+            "scores the positive class of two (see pos_label); 'macro' averages the classes, each counting "
+            "the same; 'weighted' weights each class by its rows. Empty: binary for two classes, macro "
+            "for more."
+        },
+    )
+    pos_label: str | None = field(
+        default=None,
+        metadata={
+            "help": "The positive class a binary F1 scores, as the label appears in the data (e.g. 'spam', "
+            "or '1' for MRPC's paraphrases). Empty: class id 1 (label 1 of 0/1; of two text labels, the "
+            "later in sorted order)."
+        },
+    )
+
+    def __post_init__(self):
+        # Normalised as labels and choices are read (stripped; averages in lower case), then checked for
+        # what holds whatever the labels; the labels' own checks are at preflight.
+        if isinstance(self.f1_average, str):
+            self.f1_average = self.f1_average.strip().lower() or None
+        if isinstance(self.pos_label, str):
+            self.pos_label = self.pos_label.strip() or None
+        check_f1_options(self.f1_average, self.pos_label)
 
 
 @dataclass

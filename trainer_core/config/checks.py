@@ -34,6 +34,7 @@ def validate_values(v: dict[str, Any]) -> None:
         if isinstance(v.get(key), str) and not v[key].strip():
             v[key] = None
     check_column_choice(*(v.get(k) for k in COLUMN_FIELDS))
+    check_required(v)
     check_numbers(v)
     _check_training(v)
     check_hardware(v)
@@ -104,7 +105,7 @@ def check_column_choice(text: str | None, pair: str | None, label: str | None) -
 
 # Where a negative number means "not set" (TrainingArguments' own convention), the value that says so.
 _UNSET = {"max_steps": -1, "local_rank": -1}
-# Zero makes no sense for these: nothing to train on, no step size, a division by zero.
+# Zero makes no sense for these: nothing to train on, no step size, a division by zero, no patience.
 _POSITIVE = {
     "learning_rate",
     "adam_epsilon",
@@ -119,9 +120,18 @@ _POSITIVE = {
     "max_train_samples",
     "max_eval_samples",
     "num_processes",
+    "early_stopping_patience",
 }
 # numpy's RandomState (used by Trainer's seeding) takes seeds up to 2**32 - 1.
 _MAX_SEED = 2**32 - 1
+# Beyond a signed 64-bit integer a count cannot be stored or used: a batch size of 2**63 fails in the
+# DataLoader (islice: "Stop argument ... <= sys.maxsize") and SQLite refuses such a step count.
+_MAX_NUMBER = 2**63 - 1
+# Below this many tokens the special tokens leave no room for text, and below their count (1 for one
+# text, 2 for a pair, measured on both built-in tokenizers) the tokenizer does not truncate at all: a
+# max_seq_length of 1 gave 9-token inputs, so the run would not use the length the config says.
+_MIN_SEQ_LENGTH = 8
+_MAX_SEQ_LENGTH = 8192
 
 
 @functools.cache
@@ -135,42 +145,83 @@ def _numeric_fields() -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_required(v: dict[str, Any]) -> None:
+    """A field whose type has no None must have a value.
+
+    An emptied number box or a bare ``seed:`` line in YAML arrives as None; TrainingArguments takes
+    ``num_train_epochs=None`` without a word and the worker crashes on it after the start.
+    """
+    for name, hint in field_types().items():
+        if v.get(name, 0) is not None or type(None) in typing.get_args(hint):
+            continue
+        default = _defaults().get(name)
+        if default is None:  # declared without None but defaulting to it: None is its "not set"
+            continue
+        kind = "a number" if name in _numeric_fields() else "a value"
+        raise ConfigError(name, f"is empty; enter {kind} (the default is {_shown(default)})")
+
+
+def _shown(value: Any) -> str:
+    """A value as a person writes it: 3, not 3.0; 2e-05 stays; text quoted."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def check_numbers(v: dict[str, Any]) -> None:
     """Ranges of every numeric field, TrainingArguments' included, by kind of field.
 
     Non-finite values were already refused by coercion. Negative is refused everywhere (except where it
     means "not set"), zero where the value is a size, step or rate, and [0, 1) is enforced on betas,
-    smoothing factors and ratios.
+    smoothing factors and ratios. Every message names the field and the value it got.
     """
     for name in _numeric_fields():
         value = v.get(name)
         if value is None or value == _UNSET.get(name):
             continue
-        default = _defaults().get(name)
-        hint = f"; remove {name} to use the default ({default})" if default is not None else ""
-        if name.endswith(("_batch_size", "_accumulation_steps")) or name in _POSITIVE:
-            if value <= 0:
-                raise ConfigError(name, f"must be greater than 0, got {value}{hint}")
-        elif value < 0:
-            raise ConfigError(name, f"must be zero or more, got {value}{hint}")
-        if name.startswith(("adam_beta", "label_smoothing")) and value >= 1:
-            raise ConfigError(name, f"must be at least 0 and below 1, got {value}{hint}")
-        if name in ("seed", "data_seed") and value > _MAX_SEED:
-            raise ConfigError(
-                name, f"{value} is beyond numpy's largest seed ({_MAX_SEED}); use a smaller number"
-            )
+        _check_range(name, value, v)
     ratio = v.get("validation_split_ratio")
     if ratio is not None and not 0 < ratio < 1:
-        raise ConfigError("validation_split_ratio", f"must be between 0 and 1 (e.g. 0.1), got {ratio}")
-    if v.get("max_seq_length") is not None and v["max_seq_length"] > 8192:
+        raise ConfigError(
+            "validation_split_ratio", f"must be between 0 and 1 (e.g. 0.1), got {_shown(ratio)}"
+        )
+    length = v.get("max_seq_length")
+    if length is not None and length > _MAX_SEQ_LENGTH:
+        raise ConfigError(
+            "max_seq_length", f"{length} tokens is more than any supported checkpoint takes; use 512 or less"
+        )
+    if length is not None and 0 < length < _MIN_SEQ_LENGTH:
         raise ConfigError(
             "max_seq_length",
-            f"{v['max_seq_length']} tokens is more than any supported checkpoint takes; use 512 or less",
+            f"must be at least {_MIN_SEQ_LENGTH} tokens, got {length}: the special tokens leave no room "
+            "for text below that; use e.g. 128",
         )
     if v.get("learning_rate") is not None and v["learning_rate"] >= 1:
         raise ConfigError(
             "learning_rate", f"{v['learning_rate']} would diverge; fine-tuning uses values like 2e-5"
         )
+
+
+def _check_range(name: str, value: float, v: dict[str, Any]) -> None:
+    """One numeric field's range (its kind read from its name), with the default as the way out."""
+    default = _defaults().get(name)
+    hint = f"; use the default ({_shown(default)}) or another value" if default is not None else ""
+    got = _shown(value)
+    if abs(value) > _MAX_NUMBER:
+        raise ConfigError(name, f"{got} is too large; enter a value below {_MAX_NUMBER:.1e}{hint}")
+    max_steps = v.get("max_steps")
+    if name == "num_train_epochs" and value <= 0 and (max_steps is None or max_steps <= 0):
+        # Zero epochs is the way to let max_steps alone decide the length; negative never is.
+        raise ConfigError(name, f"must be greater than 0 (or set max_steps), got {got}{hint}")
+    if name.endswith(("_batch_size", "_accumulation_steps")) or name in _POSITIVE:
+        if value <= 0:
+            raise ConfigError(name, f"must be greater than 0, got {got}{hint}")
+    elif value < 0:
+        raise ConfigError(name, f"must be zero or more, got {got}{hint}")
+    if name.startswith(("adam_beta", "label_smoothing")) and value >= 1:
+        raise ConfigError(name, f"must be at least 0 and below 1, got {got}{hint}")
+    if name in ("seed", "data_seed") and value > _MAX_SEED:
+        raise ConfigError(name, f"{got} is beyond numpy's largest seed ({_MAX_SEED}); use a smaller number")
 
 
 @functools.cache
@@ -184,9 +235,6 @@ def _defaults() -> dict[str, Any]:
 
 
 def _check_training(v: dict[str, Any]) -> None:
-    epochs, max_steps = v.get("num_train_epochs"), v.get("max_steps")
-    if (epochs is not None and epochs <= 0) and (max_steps is None or max_steps <= 0):
-        raise ConfigError("num_train_epochs", "must be greater than 0 (or set max_steps)")
     if v.get("fp16") and v.get("bf16"):
         raise ConfigError("fp16", "choose fp16 or bf16, not both")
     # Checked here, before TrainingArguments, whose own error for this talks about matching strategies.
@@ -195,9 +243,6 @@ def _check_training(v: dict[str, Any]) -> None:
             "load_best_model_at_end",
             "needs an eval_strategy ('epoch' or 'steps') to know which checkpoint is best",
         )
-    patience = v.get("early_stopping_patience")
-    if patience is not None and patience < 1:
-        raise ConfigError("early_stopping_patience", f"must be 1 or more, got {patience}")
 
 
 def validate_combinations(config: RunConfig) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from trainer_core.runs.distributed import AGENT_PID_ENV
 from trainer_core.runs.exits import exit_error
 from trainer_core.runs.folder import RunFolder
-from trainer_core.runs.worker import parse_worker_args, record_outcome
+from trainer_core.runs.worker import parse_worker_args, record_outcome, start_successors
 from trainer_core.tracking.status import FAILED, RUNNING
 from trainer_core.tracking.store import MetricsStore
 
@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         torchrun.run(args)
     except ChildFailedError as exc:
-        return record_group_failure(store, worker, exc.failures, int(args.nproc_per_node))
+        code = record_group_failure(store, worker, exc.failures, int(args.nproc_per_node))
+        start_successors(worker.store, worker.run_dir)  # the run's slot is free
+        return code
     except SignalException as exc:
         # SIGTERM/SIGINT: torchrun passed it to the ranks, which stop at their next step as on a stop
         # request, and rank 0 recorded that; anything else is the launcher's to judge from this code.

@@ -180,3 +180,9 @@ def leave_rank_error(message: str, traceback_text: str | None) -> None:
     data = {"message": message, "timestamp": int(time.time()), "traceback": traceback_text}
     with contextlib.suppress(OSError):
         Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def agent_pid() -> int | None:
+    """The pid of torchrun's agent when this process is a rank of a group, else None."""
+    pid = os.environ.get(AGENT_PID_ENV)
+    return int(pid) if pid and in_group() else None

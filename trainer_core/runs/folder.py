@@ -1,11 +1,14 @@
 """A run's folder: the one owner of its file names, shared by the worker that writes it and the launcher
-that reads it (config, log, checkpoints, final model, predictions, model archive, outcome file)."""
+that reads it (config, log, checkpoints, final model, predictions, model archive, outcome file, and the
+copy of the run's name, note and tags)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,9 @@ MODEL = "model"
 PREDICTIONS = "predictions.parquet"
 MODEL_ARCHIVE = "model.zip"
 OUTCOME_FILE = "outcome.json"
+# The run's display name, note and tags, copied here from the store each time they change: the store is
+# where they are read, this copy is what rebuild-store restores them from when the store is lost.
+ANNOTATIONS_FILE = "annotations.json"
 
 # The event the worker records each time a checkpoint is written: a resume that finds none left knows
 # from it that the run's checkpoints were deleted, not never saved.
@@ -156,6 +162,43 @@ class RunFolder:
             tmp = shutil.make_archive(str(archive.with_suffix("")) + ".partial", "zip", root_dir=model)
             os.replace(tmp, archive)
         return archive
+
+    # -- the run's name, note and tags ---------------------------------------------------------------
+
+    def annotations(self) -> dict[str, Any]:
+        """The saved ``name`` (str), ``note`` (str or None) and ``tags`` (list of str); those missing,
+        of the wrong type or in an unreadable file are left out."""
+        try:
+            saved = json.loads((self.path / ANNOTATIONS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(saved, dict):
+            return {}
+        out: dict[str, Any] = {}
+        if isinstance(saved.get("name"), str) and saved["name"].strip():
+            out["name"] = saved["name"]
+        if saved.get("note") is None or isinstance(saved["note"], str):
+            out["note"] = saved.get("note")
+        if isinstance(saved.get("tags"), list) and all(isinstance(t, str) for t in saved["tags"]):
+            out["tags"] = saved["tags"]
+        return out
+
+    def write_annotations(self, name: str, note: str | None, tags: list[str]) -> None:
+        """Replace the saved name, note and tags at once: a reader sees the old file or the new, whole."""
+        data = json.dumps({"name": name, "note": note, "tags": list(tags)}, ensure_ascii=False, indent=1)
+        # A temporary file of its own per writer (two dashboards may save at once), renamed over the old.
+        fd, tmp = tempfile.mkstemp(prefix=ANNOTATIONS_FILE + ".", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                # On disk before the rename: this copy matters exactly when the machine lost the store.
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / ANNOTATIONS_FILE)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     # -- the worker's outcome file -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trainer_core.errors import ConfigError, StoreDamagedError, os_error_reason
 from trainer_core.runs.folder import CONFIG_FILE, LOG_FILE
+from trainer_core.tracking.postgres import display_url, is_postgres_url
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.store import MetricsStore
 
@@ -66,10 +67,15 @@ def open_store(home: Path, store_url: str, **options) -> MetricsStore:
 
     Raises:
         StoreDamagedError: the file is damaged, or empty beside existing run folders.
-        ConfigError: the URL is unsupported or the file cannot be opened.
+        ConfigError: the URL is unsupported, the file cannot be opened or the server reached.
     """
-    path = sqlite_path(store_url)
-    fresh = path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0
+    if is_postgres_url(store_url):
+        # A server's database has no file to be missing or emptied: only "no runs" can show a loss. With
+        # several machines on one store, any machine's runs make it not lost.
+        path, fresh = display_url(store_url), False
+    else:
+        path = sqlite_path(store_url)
+        fresh = path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0
     if fresh and path != ":memory:" and (folders := run_folders(home)):
         # Checked before opening: opening would write the schema, and the next open would see an
         # ordinary store with no runs.
@@ -85,7 +91,9 @@ def open_store(home: Path, store_url: str, **options) -> MetricsStore:
 
 
 def _lost(path: str, folders: list[Path]) -> str:
-    if not os.path.exists(path):
+    if is_postgres_url(path):
+        state = "has no runs"
+    elif not os.path.exists(path):
         state = "is missing"
     elif os.path.getsize(path) == 0:
         state = "is empty (0 bytes)"

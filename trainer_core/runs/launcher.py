@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -18,11 +17,15 @@ from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
-from trainer_core.runs.annotations import normalize_tags
+from trainer_core.runs.annotations import normalize_tags, save_annotations
+from trainer_core.runs.devices import DeviceInventory, visible_devices
 from trainer_core.runs.distributed import worker_command
 from trainer_core.runs.exits import exit_error, kill_worker, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
+from trainer_core.runs.queue import QueueScheduling
+from trainer_core.runs.run_files import RunFiles
+from trainer_core.tracking.queue_rows import is_waiting
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
 from trainer_core.tracking.store import new_run_id
 
@@ -35,13 +38,14 @@ SUPERVISOR_RETRY_MAX_S = 5.0
 logger = logging.getLogger(__name__)
 
 
-class Launcher:
+class Launcher(QueueScheduling, RunFiles):
     """Runs fine-tuning jobs in detached worker processes and records them in a metrics store.
 
     Args:
         home: folder holding one sub-folder per run (default ``$TRAINER_CORE_HOME`` or ``./runs``).
         store_url: metrics store URL (default ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``).
         stale_after_s: heartbeat age after which an active run whose worker cannot be seen is failed.
+        inventory: the devices runs are scheduled on (default: this machine's, see ``runs/devices.py``).
     Raises:
         ConfigError: the runs folder or the store URL is unusable (field ``TRAINER_CORE_HOME`` or
             ``TRAINER_CORE_DB``); ``StoreDamagedError`` when the store must be rebuilt.
@@ -52,6 +56,7 @@ class Launcher:
         home: str | os.PathLike | None = None,
         store_url: str | None = None,
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        inventory: DeviceInventory | None = None,
     ):
         self.home = usable_home(home)
         self.store_url = default_store_url(self.home, store_url)
@@ -59,23 +64,40 @@ class Launcher:
         self.stale_after_s = stale_after_s
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._inventory = inventory
 
     # -- starting ------------------------------------------------------------------------------------
 
     def launch(
-        self, config: RunConfig | dict[str, Any], name: str | None = None, preflight: bool = True
+        self,
+        config: RunConfig | dict[str, Any],
+        name: str | None = None,
+        preflight: bool = True,
+        priority: int = 0,
+        num_gpus: int | None = None,
+        queue: bool = True,
     ) -> str:
-        """Validate a config, record the run and start its worker; returns at once with the run id.
+        """Validate a config, record the run and queue it; returns at once with the run id.
+
+        The run starts now if a slot is free, else by itself when one frees (see ``runs/queue.py``).
 
         Args:
             config: a RunConfig or a flat mapping for :func:`config_from_dict`.
             name: display name (default: ``run_name`` from the config, else one made of model and data).
             preflight: check that the checkpoint and dataset load and the columns exist before starting.
+            priority: place in the queue (higher starts sooner; equal ones in launch order).
+            num_gpus: GPUs the run asks for (default: 1 on a GPU machine, 0 on a CPU-only one).
+            queue: False starts the run at once even if its devices are busy (all at once, as before
+                the queue).
         Raises:
-            ConfigError: the config, checkpoint or data is unusable; nothing was started or recorded.
+            ConfigError: the config, checkpoint, data or ``num_gpus`` is unusable; nothing was started
+                or recorded.
         """
         if not isinstance(config, RunConfig):
             config = config_from_dict(dict(config))
+        if num_gpus is None and self.run_queue.inventory.gpus and not config.training.use_cpu:
+            num_gpus = config.run.num_processes  # one process per GPU
+        num_gpus = self.run_queue.inventory.check_request(num_gpus)
         if preflight:
             from trainer_core.runs.preflight import preflight as check
 
@@ -91,9 +113,19 @@ class Launcher:
         run_dir.mkdir(parents=True)
         save_config(config, RunFolder(run_dir).config_file)
         name = name or config.training.run_name or default_run_name(config, run_id)
-        self.store.create_run(name, config.to_dict(), run_dir=str(run_dir), run_id=run_id)
+        self.store.create_run(
+            name,
+            config.to_dict(),
+            run_dir=str(run_dir),
+            run_id=run_id,
+            queue={"priority": priority, "num_gpus": num_gpus},
+        )
+        save_annotations(self.store, run_id, RunFolder(run_dir))
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
-        self._spawn(run_id, attempt=0)
+        if queue:
+            self.start_queued()
+        else:
+            self.run_queue.start_now(run_id, self._spawn_claimed)
         return run_id
 
     def worker_command(
@@ -110,10 +142,16 @@ class Launcher:
         args += ["--attempt", str(attempt)] + (["--resume-from", str(checkpoint)] if checkpoint else [])
         return worker_command(args, self.config_of(run_id), devices)
 
-    def _spawn(self, run_id: str, attempt: int, checkpoint: Path | None = None) -> None:
+    def _spawn(
+        self, run_id: str, attempt: int, checkpoint: Path | None = None, devices: list[str] | None = None
+    ) -> None:
         run_dir = self.run_dir(run_id)
-        cmd, extra_env = self.worker_command(run_id, attempt, checkpoint)
+        gpus = [int(d.split(":", 1)[1]) for d in devices or () if d.startswith("cuda:")]
+        cmd, extra_env = self.worker_command(run_id, attempt, checkpoint, gpus or None)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **extra_env}
+        if devices is not None:
+            # The machine's inventory travels along, so the worker starts its successors on all of it.
+            env.update(self.run_queue.inventory.to_env(), CUDA_VISIBLE_DEVICES=visible_devices(devices))
         with open(RunFolder(run_dir).log_file, "ab") as log:
             log.write(
                 f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {'resume' if checkpoint else 'start'}"
@@ -151,11 +189,12 @@ class Launcher:
         while True:
             try:
                 self._record_exit(run_id, attempt, code)
-                return
+                break
             except Exception:  # noqa: BLE001 - sqlite3.OperationalError (disk full) and anything else
                 logger.warning("recording how run %s ended failed; retrying", run_id, exc_info=True)
                 time.sleep(delay)
                 delay = min(delay * 2, SUPERVISOR_RETRY_MAX_S)
+        self._start_queued_quietly()  # its slot is free (the worker usually started the next already)
 
     def _record_exit(self, run_id: str, attempt: int, code: int) -> None:
         if not self.store.has_run(run_id):
@@ -189,17 +228,21 @@ class Launcher:
     # -- watching ------------------------------------------------------------------------------------
 
     def reconcile(self) -> list[str]:
-        """Record the end of active runs whose worker is gone; returns the ids of those failed.
+        """Record the end of active runs whose worker is gone, then start the queued runs that fit;
+        returns the ids of those failed.
 
         Called when a dashboard or CLI starts and on refreshes: a worker killed without a word (SIGKILL,
-        a crash of the machine) leaves its run "running" in the store until someone notices. Only the
-        run's current attempt is judged, from one read of its row, and every write is conditional on
-        that attempt, so a resume or stop made meanwhile by another launcher is never overwritten.
+        a crash of the machine) leaves its run "running" in the store until someone notices, and holds
+        its slot until then. Only the run's current attempt is judged, from one read of its row, and
+        every write is conditional on that attempt, so a resume or stop made meanwhile by another
+        launcher is never overwritten.
         """
         failed = []
         now = time.time()
         host = socket.gethostname()
         for run in self.store.list_runs(statuses=ACTIVE_STATUSES):
+            if is_waiting(run):
+                continue  # no worker yet, by design
             with self._lock:
                 if run["id"] in self._procs:
                     continue  # our own child: its supervisor thread will report
@@ -220,11 +263,12 @@ class Launcher:
                 error = f"worker stopped responding: {why} (killed, out of memory, or the machine restarted)"
             try:
                 recorded = self._finish(run, status, error)
-            except sqlite3.Error:  # the store refuses writes (disk full): try again on the next refresh
+            except self.store.errors:  # the store refuses writes (disk full): try again on the next refresh
                 logger.warning("could not record the end of run %s", run["id"], exc_info=True)
                 continue
             if recorded and status == FAILED:
                 failed.append(run["id"])
+        self._start_queued_quietly()
         return failed
 
     def wait(self, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> dict[str, Any]:
@@ -251,6 +295,10 @@ class Launcher:
         run = self.store.get_run(run_id)
         if run["status"] not in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run['status']}; only a running run can be stopped")
+        if is_waiting(run) and self.store.leave_queue(
+            run_id, STOPPED, "removed from the queue before it started"
+        ):
+            return  # it never started: out of the queue, resumable later like any stopped run
         # The flag is set before the kill, so whoever sees the worker gone (our supervisor thread,
         # another launcher's reconcile) records "stopped", not "killed by SIGKILL".
         self.store.request_stop(run_id)
@@ -260,6 +308,7 @@ class Launcher:
             self._kill(run)
             # stop_requested stays set: a worker that had not yet recorded its pid stops at its first step.
             self._finish(run, STOPPED, None)
+            self.start_queued()
 
     def _kill(self, run: dict[str, Any]) -> None:
         with self._lock:
@@ -286,6 +335,10 @@ class Launcher:
             RunStateError: the run is active or completed.
         """
         run = self.store.get_run(run_id)
+        if is_waiting(run):
+            raise RunStateError(
+                f"run {run_id} is waiting in the queue; it starts by itself when a slot frees"
+            )
         if run["status"] in ACTIVE_STATUSES:
             raise RunStateError(f"run {run_id} is {run['status']}; stop it before resuming")
         if run["status"] == COMPLETED:
@@ -343,6 +396,7 @@ class Launcher:
             finished_at=None,
             summary=None,
             step=step,
+            resume_from=str(plan["path"]) if plan["path"] else None,
         )
         if attempt is None:
             raise RunStateError(f"run {run_id} was resumed or changed by someone else meanwhile")
@@ -356,7 +410,7 @@ class Launcher:
                 skipped,
             )
         self.store.add_event(run_id, "resumed", plan["message"])
-        self._spawn(run_id, attempt, plan["path"])
+        self.start_queued()  # back in the queue: it starts now if a slot is free
         return run_id
 
     def delete(self, run_id: str) -> None:
@@ -366,6 +420,8 @@ class Launcher:
             self._kill(run)
         self.store.delete_run(run_id)
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+        if run["status"] in ACTIVE_STATUSES:
+            self.start_queued()
 
     def rename(self, run_id: str, name: str) -> None:
         name = name.strip()
@@ -374,6 +430,7 @@ class Launcher:
 
             raise ConfigError("run_name", "a run name cannot be empty")
         self.store.rename_run(run_id, name)
+        save_annotations(self.store, run_id, self.folder(run_id))
 
     def annotate(self, run_id: str, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Set a run's free-text note and its tags; ``None`` leaves one as it is, ``""`` or ``[]`` clears it.
@@ -389,48 +446,9 @@ class Launcher:
             fields["note"] = note.strip() or None
         if fields:
             self.store.update_run(run_id, **fields)
+            save_annotations(self.store, run_id, self.folder(run_id))
         elif not self.store.has_run(run_id):
             raise RunNotFoundError(run_id)
-
-    # -- run folders ---------------------------------------------------------------------------------
-
-    def run_dir(self, run_id: str) -> Path:
-        try:
-            stored = self.store.get_run(run_id).get("run_dir")
-        except RunNotFoundError:
-            stored = None
-        return Path(stored) if stored else self.home / run_id
-
-    def folder(self, run_id: str) -> RunFolder:
-        """The run's folder and the files in it."""
-        return RunFolder(self.run_dir(run_id))
-
-    def config_of(self, run_id: str) -> dict[str, Any]:
-        """The run's saved flat config (full and resolved; feed it to launch() to replay the run)."""
-        saved = self.folder(run_id).config()
-        return saved if saved is not None else dict(self.store.get_run(run_id)["config"])
-
-    def log_tail(self, run_id: str, lines: int = 200) -> str:
-        return self.folder(run_id).log_tail(lines)
-
-    def checkpoints(self, run_id: str, include_incomplete: bool = False) -> list[dict[str, Any]]:
-        """The run's resumable checkpoints, oldest first: name, step, path, size_bytes (see RunFolder)."""
-        return self.folder(run_id).checkpoints(include_incomplete=include_incomplete)
-
-    def model_dir(self, run_id: str) -> Path | None:
-        """The fine-tuned model and tokenizer (``from_pretrained``-loadable), once the run completed."""
-        return self.folder(run_id).model_dir()
-
-    def predictions(self, run_id: str):
-        """The final model's predictions on the validation split as a DataFrame, or None."""
-        return self.folder(run_id).predictions()
-
-    def export_model_archive(self, run_id: str) -> Path:
-        """A zip of the fine-tuned model folder (made once, reused)."""
-        archive = self.folder(run_id).export_model_archive()
-        if archive is None:
-            raise RunStateError(f"run {run_id} has no final model yet")
-        return archive
 
 
 def default_run_name(config: RunConfig, run_id: str) -> str:

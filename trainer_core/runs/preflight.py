@@ -16,9 +16,11 @@ def preflight(config: RunConfig) -> dict[str, Any]:
         ``{"checkpoint": inspect_checkpoint(...), "data": preview_dataset(...)}`` for display.
     Raises:
         ConfigError: the checkpoint or tokenizer cannot be found or read, the data cannot be read, a
-            named column is missing, or the max length exceeds what the checkpoint takes.
+            named column is missing, the max length exceeds what the checkpoint takes, or the F1 choice
+            does not fit the labels (a positive class the data lacks, a binary F1 of more than 2 classes).
     """
     from trainer_core.data.prepare import preview_dataset
+    from trainer_core.metrics import resolve_f1
     from trainer_core.models import inspect_checkpoint, load_tokenizer
 
     checkpoint = inspect_checkpoint(
@@ -34,6 +36,8 @@ def preflight(config: RunConfig) -> dict[str, Any]:
     if not data.get("ok"):
         error = data.get("error") or {}
         raise ConfigError(error.get("field"), error.get("message") or "the dataset cannot be read")
+    # label_counts lists every class name in class-id order: the names the worker's metrics will get.
+    resolve_f1(list(data.get("label_counts") or {}), config.data.f1_average, config.data.pos_label)
     return {"checkpoint": checkpoint, "data": data}
 
 

@@ -1,12 +1,14 @@
 """Rebuilding the metrics store from the run folders, after the store was damaged, emptied or lost.
 
-Everything a run folder holds comes back: the run (id = folder name, config from ``config.yaml``), an
-honest status (completed only with the final model and its predictions on disk), the summary that the
-final model and its predictions still give, and the metric curves of the newest ``trainer_state.json``
-(every dict the Trainer logged, with its step and epoch: the same keys the store's callback writes).
-What only the store knew is gone and is not made up: the run's display name if it was given apart from
-the config, its note and tags, its events, the exact wall time of each point (spread evenly between the
-run's start and its last state file instead), the final evaluation of a run that ended early.
+Everything a run folder holds comes back: the run (id = folder name, config from ``config.yaml``), its
+display name, note and tags (from the copy the launcher keeps in ``annotations.json``), an honest status
+(completed only with the final model and its predictions on disk), the summary that the final model and
+its predictions still give, and the metric curves of the newest ``trainer_state.json`` (every dict the
+Trainer logged, with its step and epoch: the same keys the store's callback writes). What only the store
+knew is gone and is not made up: its events, the exact wall time of each point (spread evenly between the
+run's start and its last state file instead), the resource-use samples (``system/...``), the final
+evaluation of a run that ended early. A folder written before ``annotations.json`` existed gets its name
+from the config, as at launch, and no note or tags.
 """
 
 from __future__ import annotations
@@ -22,9 +24,19 @@ from typing import Any
 
 import yaml
 
-from trainer_core.errors import RunStateError, StoreDamagedError
-from trainer_core.runs.folder import CHECKPOINTS, CONFIG_FILE, LOG_FILE, MODEL, PREDICTIONS
+from trainer_core.errors import ConfigError, RunStateError, StoreDamagedError
+from trainer_core.runs.annotations import normalize_tags
+from trainer_core.runs.folder import (
+    ANNOTATIONS_FILE,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    LOG_FILE,
+    MODEL,
+    PREDICTIONS,
+    RunFolder,
+)
 from trainer_core.runs.home import default_store_url, open_store, run_folders, usable_home
+from trainer_core.tracking.postgres import display_url, is_postgres_url
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.status import COMPLETED, FAILED, STOPPED
 from trainer_core.tracking.store import MetricsStore, is_metric_value
@@ -50,7 +62,8 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     """Recover the runs of a runs folder into its metrics store.
 
     A damaged, empty or missing store is moved aside (``metrics.db.damaged-<time>``, never deleted) and a
-    fresh one is filled from the run folders. A sound store keeps its rows and only gets the runs it lacks.
+    fresh one is filled from the run folders. A sound store keeps its rows and only gets the runs it lacks
+    (a PostgreSQL store always: a server has no file to move aside).
 
     Args:
         home: the runs folder (default ``$TRAINER_CORE_HOME`` or ``./runs``).
@@ -64,7 +77,8 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     began = time.monotonic()
     home = usable_home(home)
     url = default_store_url(home, store_url)
-    path = sqlite_path(url)
+    on_server = is_postgres_url(url)
+    path = display_url(url) if on_server else sqlite_path(url)
     folders = run_folders(home)
     _refuse_live_workers(folders)
     moved: list[str] = []
@@ -72,7 +86,9 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
         # The full quick_check, whatever the file's size: this is the one place that can afford it.
         store = open_store(home, url, quick_check_max_bytes=1 << 62)
     except StoreDamagedError:
-        moved = move_aside(path)
+        # A PostgreSQL database is refused only for having no runs: it is filled where it is (this is
+        # also how a runs folder moves from its SQLite file to a shared server).
+        moved = [] if on_server else move_aside(path)
         store = MetricsStore(url)
     recovered, kept, skipped = [], [], []
     for folder in folders:
@@ -112,11 +128,17 @@ def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
     state = json.loads(state_file.read_text(encoding="utf-8")) if state_file else {}
     status, error = infer_status(folder, state_file)
     ended = max(p.stat().st_mtime for p in (folder / LOG_FILE, state_file or folder / LOG_FILE))
+    saved = RunFolder(folder).annotations()
     store.create_run(
-        _run_name(config, run_id), config, run_dir=str(folder), run_id=run_id, created_at=started
+        saved.get("name") or _run_name(config, run_id),
+        config,
+        run_dir=str(folder),
+        run_id=run_id,
+        created_at=started,
     )
     store.update_run(
         run_id,
+        **_note_and_tags(saved),
         status=status,
         error=error,
         started_at=started,
@@ -124,13 +146,14 @@ def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
         step=state.get("global_step"),
         epoch=state.get("epoch"),
         total_steps=state.get("max_steps"),
-        summary=recovered_summary(folder, state) if status == COMPLETED else None,
+        summary=recovered_summary(folder, state, config) if status == COMPLETED else None,
     )
     points = curve_points(run_id, state.get("log_history") or [], started, ended)
     store.log_points(points)
     source = str(state_file.relative_to(folder)) if state_file else None
     message = f"recovered from folder by rebuild-store: status {status}"
     message += f", curves from {source}" if source else ", no trainer_state.json (no curves)"
+    message += f", name, note and tags from {ANNOTATIONS_FILE}" if saved else ""
     store.add_event(run_id, "recovered", message, {"state_file": source, "points": len(points)})
     return {"run_id": run_id, "status": status, "points": len(points), "state_file": source}
 
@@ -191,8 +214,13 @@ def curve_points(
     return rows
 
 
-def recovered_summary(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a completed run's summary that its folder still holds (marked as recovered)."""
+def recovered_summary(
+    folder: Path, state: dict[str, Any], config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The parts of a completed run's summary that its folder still holds (marked as recovered).
+
+    ``config`` (the folder's ``config.yaml``) gives the report the run's F1 choice.
+    """
     import pandas as pd
 
     from trainer_core.metrics import classification_report
@@ -209,9 +237,18 @@ def recovered_summary(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
         ids = {name: i for i, name in enumerate(names)}
         truth = table["label"].astype(str).map(ids).to_numpy()
         predicted = table["predicted"].astype(str).map(ids).to_numpy()
-        summary["report"] = classification_report(predicted, truth, names)
+        f1 = {k: (config or {}).get(k) for k in ("f1_average", "pos_label")}
+        summary["report"] = classification_report(predicted, truth, names, **f1)
         summary.update(label_names=names, n_validation=len(table), prediction_rows=len(table))
     return summary
+
+
+def _note_and_tags(saved: dict[str, Any]) -> dict[str, Any]:
+    try:
+        tags = normalize_tags(saved.get("tags") or [])
+    except ConfigError:  # edited by hand into tags the launcher refuses: the run matters more than they do
+        tags = []
+    return {"note": saved.get("note"), "tags": tags}
 
 
 def _launch_time(folder: Path) -> float:

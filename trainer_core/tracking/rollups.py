@@ -13,20 +13,23 @@ SERIES_COLUMNS = ["step", "epoch", "value", "wall_time"]
 # reads at most ~8x the requested number of rollup rows instead of scanning every raw point (a scan of
 # 1M points costs ~0.5 s in SQLite; the rollup read costs a few ms). Widths grow 8x per level.
 ROLLUP_WIDTHS = (16, 128, 1024, 8192, 65536)
+# Portable to both dialects: the old row's columns are named through the alias ``r`` (PostgreSQL calls
+# bare names ambiguous beside ``excluded``), and CASE stands in for SQLite's two-argument MIN/MAX
+# (PostgreSQL's LEAST/GREATEST). Every SET expression reads the row as it was before the update, in both.
 ROLLUP_UPSERT = """
-INSERT INTO metric_rollups (run_id, key, width, bucket, n, min_step, min_epoch, min_value, min_wall,
+INSERT INTO metric_rollups AS r (run_id, key, width, bucket, n, min_step, min_epoch, min_value, min_wall,
                             max_step, max_epoch, max_value, max_wall)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, key, width, bucket) DO UPDATE SET
-    n = n + excluded.n,
-    min_step = CASE WHEN excluded.min_value < min_value THEN excluded.min_step ELSE min_step END,
-    min_epoch = CASE WHEN excluded.min_value < min_value THEN excluded.min_epoch ELSE min_epoch END,
-    min_wall = CASE WHEN excluded.min_value < min_value THEN excluded.min_wall ELSE min_wall END,
-    min_value = MIN(min_value, excluded.min_value),
-    max_step = CASE WHEN excluded.max_value > max_value THEN excluded.max_step ELSE max_step END,
-    max_epoch = CASE WHEN excluded.max_value > max_value THEN excluded.max_epoch ELSE max_epoch END,
-    max_wall = CASE WHEN excluded.max_value > max_value THEN excluded.max_wall ELSE max_wall END,
-    max_value = MAX(max_value, excluded.max_value)
+    n = r.n + excluded.n,
+    min_step = CASE WHEN excluded.min_value < r.min_value THEN excluded.min_step ELSE r.min_step END,
+    min_epoch = CASE WHEN excluded.min_value < r.min_value THEN excluded.min_epoch ELSE r.min_epoch END,
+    min_wall = CASE WHEN excluded.min_value < r.min_value THEN excluded.min_wall ELSE r.min_wall END,
+    min_value = CASE WHEN excluded.min_value < r.min_value THEN excluded.min_value ELSE r.min_value END,
+    max_step = CASE WHEN excluded.max_value > r.max_value THEN excluded.max_step ELSE r.max_step END,
+    max_epoch = CASE WHEN excluded.max_value > r.max_value THEN excluded.max_epoch ELSE r.max_epoch END,
+    max_wall = CASE WHEN excluded.max_value > r.max_value THEN excluded.max_wall ELSE r.max_wall END,
+    max_value = CASE WHEN excluded.max_value > r.max_value THEN excluded.max_value ELSE r.max_value END
 """
 
 

@@ -1,6 +1,7 @@
-"""The store's schema and how a database file is opened: its DDL, numbered migrations, damage checks.
+"""The store's schema and how a SQLite file is opened: its DDL, numbered migrations, damage checks.
 
-A database records its schema version in ``PRAGMA user_version``. Opening one applies every migration it
+The DDL and the migrations serve PostgreSQL too (``postgres.py`` runs them in its own types, and keeps
+the version in a table); the rest of this module is the SQLite file's. A SQLite database records its schema version in ``PRAGMA user_version``. Opening one applies every migration it
 has not had yet, in order, each in its own ``BEGIN IMMEDIATE`` transaction that also bumps the version,
 so two processes opening one file at once (two workers starting together) apply each step exactly once:
 the second waits for the write lock, re-reads the version and finds the step done. To change the schema,
@@ -93,9 +94,31 @@ def _v2_run_notes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT")
 
 
+def _v3_run_queue(conn: sqlite3.Connection) -> None:
+    """Version 3: the run queue (see ``runs/queue.py``).
+
+    ``queue_seq`` orders launches (set when a run enters the queue; NULL for runs made outside it),
+    ``priority`` goes first (higher starts sooner), ``num_gpus`` is what the run asks for, ``devices`` (a
+    JSON list) what it holds while active: NULL while it waits, so a queued run with devices is starting.
+    ``resume_from`` is the checkpoint a queued resume starts from.
+    """
+    for column in (
+        "priority INTEGER NOT NULL DEFAULT 0",
+        "queue_seq INTEGER",
+        "num_gpus INTEGER",
+        "devices TEXT",
+        "resume_from TEXT",
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+    # Runs active before the queue existed hold no slot: they are left to finish as they were started.
+    conn.execute("UPDATE runs SET devices = '[]' WHERE status IN ('queued', 'running', 'stopping')")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, host)")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1. Each runs inside a transaction that the caller
-# commits: use conn.execute (executescript would commit on its own half way).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes)
+# commits: use conn.execute (executescript would commit on its own half way), and only DDL that both
+# dialects accept once postgres.ddl has swapped the types (ADD COLUMN, CREATE TABLE/INDEX IF NOT EXISTS).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes, _v3_run_queue)
 
 # PRAGMA quick_check reads every page: 298 ms for a 115 MB store of 1M points (measured, warm cache),
 # against 0.3 ms for the rest of the open; too slow for every open by every worker, CLI command and
@@ -109,15 +132,15 @@ _ENV_HINT = "point TRAINER_CORE_DB (or --db) at a file in a writable folder"
 
 
 def sqlite_path(url: str) -> str:
-    """The file named by a store URL (``sqlite:///path``, or a plain path). Raises ConfigError."""
+    """The file named by a SQLite store URL (``sqlite:///path``, or a plain path). Raises ConfigError."""
     if url.startswith("sqlite:///"):
         return url[len("sqlite:///") :] or ":memory:"
     if "://" in url:
         scheme = url.split("://", 1)[0]
         raise ConfigError(
             "TRAINER_CORE_DB",
-            f"unsupported metrics store URL scheme {scheme!r} in {url!r}: only SQLite is supported for now; "
-            "use sqlite:////absolute/path/metrics.db (or unset TRAINER_CORE_DB to use <home>/metrics.db)",
+            f"unsupported metrics store URL scheme {scheme!r} in {url!r}: use sqlite:////absolute/path/metrics.db "
+            "or postgresql://user@host:port/database (or unset TRAINER_CORE_DB to use <home>/metrics.db)",
         )
     return url
 

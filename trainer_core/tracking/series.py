@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainer_core.tracking.rollups import ROLLUP_WIDTHS, SERIES_COLUMNS, regroup
-from trainer_core.tracking.status import lower_is_better
+from trainer_core.tracking.status import is_system_series, lower_is_better
 
 
 class SeriesQueries:
@@ -23,8 +23,15 @@ class SeriesQueries:
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:  # pragma: no cover - provided
         raise NotImplementedError
 
-    def metric_keys(self, run_id: str) -> list[str]:
-        """The names of all series recorded for a run."""
+    def _extremes_sql(self, where: str, lo: int, width: float) -> str:  # pragma: no cover - provided
+        raise NotImplementedError
+
+    def metric_keys(self, run_id: str, system: bool = False) -> list[str]:
+        """The names of a run's metric series, or with ``system=True`` of its resource-use series.
+
+        Every read below that lists a run's series goes through here, so the resource samples
+        (``is_system_series``) never reach a metric picker, a ranking or a best value.
+        """
         # A loose index scan: one probe per distinct key instead of reading every point.
         keys, last = [], ""
         while True:
@@ -34,7 +41,8 @@ class SeriesQueries:
             if not row:
                 return keys
             last = row[0][0]
-            keys.append(last)
+            if is_system_series(last) == system:
+                keys.append(last)
 
     def count_points(self, run_id: str, key: str | None = None) -> int:
         if key is None:
@@ -92,16 +100,7 @@ class SeriesQueries:
         return regroup(np.array(rows, dtype=float).reshape(-1, 8), lo, hi, buckets)
 
     def _downsampled_scan(self, where: str, params: list, lo: int, hi: int, buckets: int) -> pd.DataFrame:
-        # SQLite-specific: a bare column next to MIN()/MAX() comes from the row holding that extreme.
-        # (PostgreSQL: DISTINCT ON (bucket) ... ORDER BY bucket, value.)
-        width = (hi - lo + 1) / buckets
-        bucket = f"CAST((step - {int(lo)}) / {width!r} AS INTEGER)"
-        rows = self._read(
-            f"SELECT step, epoch, MIN(value), wall_time FROM metrics WHERE {where} GROUP BY {bucket} "
-            f"UNION ALL "
-            f"SELECT step, epoch, MAX(value), wall_time FROM metrics WHERE {where} GROUP BY {bucket}",
-            params + params,
-        )
+        rows = self._read(self._extremes_sql(where, lo, (hi - lo + 1) / buckets), params + params)
         frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
         return (
             frame.drop_duplicates().sort_values(["step", "wall_time"], kind="stable").reset_index(drop=True)
@@ -121,10 +120,10 @@ class SeriesQueries:
             return pd.DataFrame(columns=["run_id", "key", *SERIES_COLUMNS])
         return pd.concat(frames, ignore_index=True)[["run_id", "key", *SERIES_COLUMNS]]
 
-    def last_metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Each series' latest point: key -> {value, step, epoch}."""
+    def last_metrics(self, run_id: str, system: bool = False) -> dict[str, dict[str, Any]]:
+        """Each metric series' latest point (``system=True``: each resource series'): key -> {value, step, epoch}."""
         out = {}
-        for key in self.metric_keys(run_id):
+        for key in self.metric_keys(run_id, system=system):
             row = self._read(
                 "SELECT value, step, epoch FROM metrics WHERE run_id = ? AND key = ? ORDER BY step DESC, wall_time DESC LIMIT 1",
                 (run_id, key),

@@ -34,6 +34,15 @@ ALL_STATUSES = tuple(RunStatus)
 
 # Metric keys where lower is better; everything else recorded at eval time is "higher is better".
 _LOWER_IS_BETTER = ("loss",)
+# Series the worker samples about its processes (CPU, memory, GPU memory), not about the model: kept in
+# the same points table as the metrics (so rollups, downsampling and deletes apply unchanged), but never
+# offered as a metric (pickers, rankings, best and last values).
+SYSTEM_PREFIX = "system/"
+
+
+def is_system_series(key: str) -> bool:
+    """True for a resource-use series (``system/cpu_percent``, ...), which is no training or eval metric."""
+    return key.startswith(SYSTEM_PREFIX)
 
 
 def lower_is_better(key: str) -> bool:

@@ -1,9 +1,9 @@
 """The metrics store: runs, metric points and events in one database shared by workers and readers.
 
 SQLite by default (WAL mode, so one writer and any number of readers never block each other; a busy
-timeout plus retries so concurrent writers queue instead of failing). SQL is kept to the portable subset
-with ``?`` placeholders; the one SQLite-specific query (min/max downsampling) is marked, so a PostgreSQL
-backend can follow by adding a connection factory and that query's dialect variant.
+timeout plus retries so concurrent writers queue instead of failing), or PostgreSQL for several machines
+sharing one store. The SQL is written once, with ``?`` placeholders, in the subset both dialects accept;
+``backends.py`` holds what differs.
 """
 
 from __future__ import annotations
@@ -13,30 +13,25 @@ import json
 import math
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from trainer_core.errors import RunNotFoundError
+from trainer_core.tracking.backends import backend_for
+from trainer_core.tracking.claims import JSON_COLUMNS as _JSON_COLUMNS
+from trainer_core.tracking.claims import RunClaims
+from trainer_core.tracking.queue_rows import NEXT_QUEUE_SEQ, QueueQueries
 from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, rollup_rows
-from trainer_core.tracking.schema import (
-    QUICK_CHECK_MAX_BYTES,
-    connect,
-    damage_error,
-    open_database,
-    sqlite_path,
-    write_transaction,
-)
+from trainer_core.tracking.schema import QUICK_CHECK_MAX_BYTES
 from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
+from trainer_core.tracking.versions import VersionQueries
 
-# Columns stored as JSON, and what a run reads where one is empty.
-_JSON_COLUMNS: dict[str, Callable[[], Any]] = {"config": dict, "summary": lambda: None, "tags": list}
 # Set once at creation; everything else in a run's row may be updated.
 _FIXED_COLUMNS = ("id", "created_at")
 
@@ -46,18 +41,21 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class MetricsStore(SeriesQueries):
+class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries):
     """Runs, metric points and events, in a database named by URL.
 
-    Opening checks the file (see ``tracking/schema.py``) and migrates its schema to the current version.
+    Opening checks the database (for a SQLite file, see ``tracking/schema.py``) and migrates its schema
+    to the current version.
 
     Args:
-        url: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a plain file path.
-        busy_timeout_s: how long a writer waits for another writer's lock before retrying.
-        auto_checkpoint: let SQLite checkpoint the write-ahead log inside commits (see below).
-        quick_check_max_bytes: run ``PRAGMA quick_check`` at open on files up to this size.
+        url: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, a plain file path, or
+            ``postgresql://user[:password]@host:port/database``.
+        busy_timeout_s: (SQLite) how long a writer waits for another writer's lock before retrying.
+        auto_checkpoint: (SQLite) let SQLite checkpoint the write-ahead log inside commits (see below).
+        quick_check_max_bytes: (SQLite) run ``PRAGMA quick_check`` at open on files up to this size.
     Raises:
-        ConfigError: the URL's scheme is not supported, or the file cannot be created or opened.
+        ConfigError: the URL's scheme is not supported, the file cannot be created or opened, or the
+            server cannot be reached.
         StoreDamagedError: the file is not a sound SQLite database.
     """
 
@@ -73,69 +71,86 @@ class MetricsStore(SeriesQueries):
         # heartbeat thread: an automatic one runs inside whichever commit crosses the threshold, which
         # would stall the training step that logged (10-50 ms, measured) instead of a background thread.
         self.auto_checkpoint = auto_checkpoint
-        self.path = sqlite_path(self.url)
         self.busy_timeout_s = busy_timeout_s
+        self._backend = backend_for(self.url, busy_timeout_s, auto_checkpoint, quick_check_max_bytes)
+        self.dialect = self._backend.kind  # "sqlite" or "postgresql"
+        self.path = self._backend.where  # the file, or the URL without its password
+        # The driver's base error class(es), for callers that retry or report a refused write.
+        self.errors = self._backend.errors
         self._local = threading.local()
-        conn = open_database(self.path, busy_timeout_s, auto_checkpoint, quick_check_max_bytes)
+        conn = self._backend.open()
         self._local.conn, self._local.pid = conn, os.getpid()
         # Read from the migrated schema, so a migration that adds a column needs no second list here.
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
-        self._run_columns = frozenset(columns) - set(_FIXED_COLUMNS)
+        self._run_columns = frozenset(self._backend.columns(conn, "runs")) - set(_FIXED_COLUMNS)
 
     def __repr__(self) -> str:
-        return f"MetricsStore({self.url!r})"
+        return f"MetricsStore({self.path!r})"
 
     # -- connections ---------------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        # One connection per thread and process: sqlite3 connections must not cross threads, and one
-        # inherited over fork() would share the parent's file locks.
+    def _conn(self):
+        # One connection per thread and process: sqlite3 connections must not cross threads, one
+        # inherited over fork() would share the parent's file locks, and a PostgreSQL connection shared
+        # by two processes would interleave their messages on one socket.
         conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            with self._damage_reported():
-                conn = connect(self.path, self.busy_timeout_s, self.auto_checkpoint)
+        if conn is None or self._local.pid != os.getpid() or not self._backend.usable(conn):
+            conn = self._backend.connect()
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
 
     def checkpoint(self) -> None:
-        """Copy the write-ahead log back into the database file without blocking readers or writers."""
-        with self._damage_reported():
-            self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        """(SQLite) Copy the write-ahead log back into the database file without blocking anyone."""
+        with self._backend.reported():
+            self._backend.checkpoint(self._conn())
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            conn.close()
+            if self._local.pid == os.getpid():  # never close a connection a parent process still uses
+                conn.close()
             self._local.conn = None
 
     @contextlib.contextmanager
-    def _damage_reported(self) -> Iterator[None]:
-        # Damage that the checks at open could not see (a big file is not quick_checked, a file damaged
-        # while open) surfaces in whichever query meets it: report it as the project error there too.
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            error = damage_error(self.path, exc)
-            if error is None:
-                raise
-            raise error from exc
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._damage_reported(), write_transaction(self._conn(), self.busy_timeout_s) as conn:
+    def _write(self, serialize: str | None = None, pipelined: bool = False) -> Iterator[Any]:
+        conn = self._conn()
+        batch = self._backend.pipeline(conn) if pipelined else contextlib.nullcontext()
+        with self._backend.reported(), batch, self._backend.transaction(conn, serialize):
             yield conn
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        with self._damage_reported():
+        with self._backend.reported():
             return self._conn().execute(sql, tuple(params)).fetchall()
 
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Mapping[str, Any]]:
         # Rows by column name for runs and events; the series reads keep plain tuples (their fast path).
-        with self._damage_reported():
-            cursor = self._conn().execute(sql, tuple(params))
-            cursor.row_factory = sqlite3.Row
-            return cursor.fetchall()
+        with self._backend.reported():
+            return self._backend.rows(self._conn(), sql, tuple(params))
+
+    def _extremes_sql(self, where: str, lo: int, width: float) -> str:
+        return self._backend.extremes_sql(where, lo, width)
+
+    @contextlib.contextmanager
+    def transaction(self, serialize: str | None = None) -> Iterator[Any]:
+        """One write transaction, committed at the end of the block (rolled back on an exception).
+
+        Yields a connection whose ``execute(sql, params)`` takes ``?`` placeholders on both backends.
+        A claim selects its rows with ``store.lock_rows`` appended (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL; nothing on SQLite, where the transaction holds the only write lock) and updates them
+        in the same block.
+
+        Args:
+            serialize: a name; blocks given the same name run one at a time on PostgreSQL too (a
+                transaction-level advisory lock), for a check-then-act such as "fewer than N running,
+                so start one". SQLite runs every write transaction one at a time anyway.
+        """
+        with self._write(serialize) as conn:
+            yield conn
+
+    @property
+    def lock_rows(self) -> str:
+        """The clause that locks the rows a claim's SELECT returns (see ``transaction``)."""
+        return self._backend.lock_rows
 
     # -- runs ----------------------------------------------------------------------------------------
 
@@ -147,15 +162,25 @@ class MetricsStore(SeriesQueries):
         run_id: str | None = None,
         status: str = QUEUED,
         created_at: float | None = None,
+        queue: Mapping[str, int] | None = None,
     ) -> str:
-        """Insert a new run and return its id (``created_at``: now, unless restoring an older run)."""
+        """Insert a new run and return its id (``created_at``: now, unless restoring an older run).
+
+        ``queue`` (``{"priority": p, "num_gpus": n}``) puts the run at the back of this host's queue
+        in the same transaction, so no scheduler ever sees it half-made.
+        """
         run_id = run_id or new_run_id()
         created_at = time.time() if created_at is None else created_at
+        columns = "id, name, status, config, created_at, run_dir, host"
+        values = "?, ?, ?, ?, ?, ?, ?"
+        params: list[Any] = [run_id, name, status, json.dumps(dict(config)), created_at, run_dir]
+        params.append(socket.gethostname())
+        if queue is not None:
+            columns += ", priority, num_gpus, queue_seq"
+            values += f", ?, ?, {NEXT_QUEUE_SEQ}"
+            params += [int(queue.get("priority") or 0), queue.get("num_gpus")]
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, name, status, config, created_at, run_dir, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, status, json.dumps(dict(config)), created_at, run_dir, socket.gethostname()),
-            )
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({values})", params)
         return run_id
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -181,7 +206,7 @@ class MetricsStore(SeriesQueries):
         sql += " ORDER BY created_at DESC"
         return [self._run_dict(r) for r in self._rows(sql, params)]
 
-    def _run_dict(self, row: sqlite3.Row) -> dict[str, Any]:
+    def _run_dict(self, row: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(row)
         for key, empty in _JSON_COLUMNS.items():
             out[key] = json.loads(out[key]) if out[key] else empty()
@@ -292,7 +317,9 @@ class MetricsStore(SeriesQueries):
         if not rows and touch is None:
             return
         rollups = rollup_rows(rows)
-        with self._write() as conn:
+        # Pipelined: one round trip to a PostgreSQL server for the whole transaction, not one per
+        # statement (nothing is read back in it); SQLite has no round trips to save.
+        with self._write(pipelined=True) as conn:
             if touch is not None:
                 run_id, step, epoch, now = touch
                 conn.execute(
@@ -343,74 +370,6 @@ class MetricsStore(SeriesQueries):
             (run_id, limit),
         )
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in reversed(rows)]
-
-    # -- run ownership by attempt (added by wt-d for issue 8: launcher/worker races) ------------------
-    # Every change of who owns a run is one conditional UPDATE, so two launchers (two dashboards, a
-    # dashboard and the CLI) and the workers can never act on an attempt that is no longer current.
-
-    def claim_attempt(self, run_id: str, from_statuses: Iterable[str], **fields: Any) -> int | None:
-        """Start a new attempt: status queued, attempt + 1, pid cleared, heartbeat now, and ``fields``,
-        in one transaction and only if the run is still in ``from_statuses``. Returns the new attempt
-        number, or None when the run's status had changed meanwhile."""
-        from_statuses = list(from_statuses)
-        fields = {"status": QUEUED, "pid": None, "heartbeat_at": time.time(), **fields}
-        values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        with self._write() as conn:
-            cur = conn.execute(
-                f"UPDATE runs SET {sets}, attempt = attempt + 1 "
-                f"WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
-                (*values, run_id, *from_statuses),
-            )
-            if cur.rowcount == 0:
-                return None
-            return int(conn.execute("SELECT attempt FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
-
-    def record_worker(
-        self, run_id: str, attempt: int, pid: int, host: str, status: str | None = None
-    ) -> bool:
-        """Record the pid of ``attempt``'s worker (and, with ``status``, move a queued run to it); False
-        when that attempt is no longer current or, with ``status``, no longer queued."""
-        sql = "UPDATE runs SET pid = ?, host = ?, heartbeat_at = ?"
-        params: list[Any] = [pid, host, time.time()]
-        where = "id = ? AND attempt = ?"
-        if status is None:
-            where += f" AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
-            tail: list[Any] = [*ACTIVE_STATUSES]
-        else:
-            sql += ", status = ?, started_at = COALESCE(started_at, ?)"
-            params += [status, time.time()]
-            where += " AND status = ?"
-            tail = [QUEUED]
-        with self._write() as conn:
-            return conn.execute(f"{sql} WHERE {where}", (*params, run_id, attempt, *tail)).rowcount > 0
-
-    def finish_attempt(
-        self, run_id: str, attempt: int, status: str, event_kind: str, message: str, **fields: Any
-    ) -> bool:
-        """Move ``attempt`` to a final status and record its event in one transaction, unless the run
-        already left the active statuses or moved to another attempt (first writer wins)."""
-        fields = {"status": status, "finished_at": time.time(), **fields}
-        values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
-        with self._write() as conn:
-            cur = conn.execute(
-                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
-                f"WHERE id = ? AND attempt = ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})",
-                (*values, run_id, attempt, *ACTIVE_STATUSES),
-            )
-            if cur.rowcount == 0:
-                return False
-            conn.execute(
-                "INSERT INTO events (run_id, time, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, time.time(), event_kind, message, None),
-            )
-            return True
-
-    def has_event(self, run_id: str, kind: str) -> bool:
-        """True when the run ever recorded an event of this kind."""
-        return bool(self._read("SELECT 1 FROM events WHERE run_id = ? AND kind = ? LIMIT 1", (run_id, kind)))
-
-    # -- end of the wt-d block ------------------------------------------------------------------------
 
 
 def is_metric_value(value: Any) -> bool:

@@ -14,9 +14,10 @@ Accuracy: the share of predictions that equal their reference label. On imbalanc
 always predicts the majority class already scores high, so read it together with F1.
 Precision: of the rows predicted positive, the share that are. Recall: of the positive rows, the share
 predicted positive. F1: their harmonic mean, 2 * P * R / (P + R), high only when both are.
-With two classes precision, recall and F1 score the positive class (`pos_label`). With more they are
-computed per class and averaged: `f1` etc. are the macro average (every class counts the same, so a
-neglected minority class shows) and `f1_weighted` etc. weight each class by its support.
+`average` says how precision, recall and F1 are computed: "binary" scores the positive class
+(`pos_label`) of two; "macro" averages the per-class scores with every class counting the same (a
+neglected minority class shows); "weighted" weights each class by its support. By default, "binary" for
+two classes and "macro" for more. With more than two classes `f1_weighted` etc. are reported as well.
 All scores are between 0 and 1.
 """
 
@@ -27,7 +28,9 @@ Args:
     labels (list of int): all class ids. Two ids mean a binary task; more mean macro and weighted
         averages over all of them, so a class missing from a small evaluation set still counts. By
         default, the ids present in the inputs.
-    pos_label (int): the positive class of a binary task (default 1).
+    pos_label (int): the positive class of a binary average (default 1).
+    average (str): "binary" (two classes only), "macro" or "weighted"; by default "binary" for two
+        classes, "macro" for more.
     zero_division (int): the score of a class with no predicted (or no true) rows (default 0).
 Returns:
     accuracy, f1, precision, recall (floats); with more than two classes also f1_weighted,
@@ -65,22 +68,26 @@ class Classification(evaluate.Metric):
             ],
         )
 
-    def _compute(self, predictions, references, labels=None, pos_label=1, zero_division=0):
+    def _compute(self, predictions, references, labels=None, pos_label=1, average=None, zero_division=0):
         classes = sorted(set(references) | set(predictions)) if labels is None else list(labels)
         result = {"accuracy": float(accuracy_score(references, predictions))}
-        if len(classes) == 2:
+        average = average or ("binary" if len(classes) == 2 else "macro")
+        if average == "binary":
+            if len(classes) != 2:
+                raise ValueError(f"average='binary' needs 2 classes, got {len(classes)}")
             # Without `labels`, as f1_score(average="binary") is called in the course's recipe: same floats.
-            averages = {"binary": ""}
+            averages = [("binary", "")]
             options = {"pos_label": pos_label}
         else:
-            averages = {"macro": "", "weighted": "_weighted"}
+            # Every class id given, so a class missing from a small evaluation set still counts.
+            averages = [(average, "")] + ([("weighted", "_weighted")] if len(classes) > 2 else [])
             options = {"labels": classes}
         # f1_score, precision_score and recall_score are each this call with one value kept.
         scores = {
             suffix: precision_recall_fscore_support(
-                references, predictions, average=average, zero_division=zero_division, **options
+                references, predictions, average=kind, zero_division=zero_division, **options
             )
-            for average, suffix in averages.items()
+            for kind, suffix in averages
         }
         for name, index in (("f1", 2), ("precision", 0), ("recall", 1)):  # (precision, recall, f1, support)
             for suffix, values in scores.items():

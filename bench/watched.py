@@ -1,0 +1,314 @@
+"""Figure 6: what watching a run costs the training, and what a live page sends and spends per refresh.
+
+Three measurements, each on a real Streamlit server (``dashboard/app.py``) driven by headless Chromium:
+
+1. Per refresh, on a synthetic live run (a store row kept alive by a heartbeat thread, as a worker's
+   callback keeps it): the bytes the server sends over the websocket, split by element type, and the
+   server's CPU time, over a window with no new data and over one where a loss point arrives every few
+   seconds; Chromium's CPU beside it.
+2. Alternating pairs of the overhead benchmark's run (MiniLM, 800 rows, 64 tokens, batch 16, 1 epoch)
+   launched alone and launched with its Run page open: train samples/s watched / alone.
+3. The same with five pages open at once (the Run page three times, Runs, Compare).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import log, median
+from bench.overhead import DATA, TRAINING, _wait_reaped
+
+GOALS = {"ratio": 0.97, "cpu_ms_per_refresh": 5.0, "cpu_s_per_minute": 0.5}
+WINDOW_S = 60.0  # of each per-refresh measurement
+
+
+# --------------------------------------------------------------------------------------------------
+# a live run without a worker, and what the server sends for it
+# --------------------------------------------------------------------------------------------------
+
+
+class SyntheticRun:
+    """A running run in a store, kept alive by a heartbeat thread as a worker's callback keeps it.
+
+    Its host is not this machine's, so no dashboard judges it by a process it cannot find; ``log``
+    records a point as the callback would (same store call, the run's step moved with it).
+    """
+
+    def __init__(self, home: Path, loss_points: int = 500, heartbeat_s: float = 2.0):
+        from trainer_core import MetricsStore, default_store_url
+
+        self.store = MetricsStore(default_store_url(home))
+        run_dir = home / "synthetic"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "train.log").write_text("training\n" * 50, encoding="utf-8")
+        config = {"model_name_or_path": "builtin:minilm-l6", "num_train_epochs": 3, "logging_steps": 10}
+        self.run_id = self.store.create_run("synthetic-live", config, run_dir=str(run_dir))
+        now = time.time()
+        self.step = loss_points * 10
+        self.store.update_run(
+            self.run_id, status="running", host="another-machine", pid=1, started_at=now - 60,
+            train_began_at=now - 55, total_steps=self.step * 20, step=self.step, epoch=0.1,
+        )  # fmt: skip
+        rows = [
+            (self.run_id, "loss", s, s / 1e4, 1 / (1 + s / 1e3), now - 50)
+            for s in range(10, self.step + 1, 10)
+        ]
+        rows += [
+            (self.run_id, "learning_rate", s, s / 1e4, 5e-5, now - 50) for s in range(10, self.step + 1, 10)
+        ]
+        rows += [(self.run_id, k, self.step, 0.1, v, now - 40) for k, v in (("eval_loss", 0.5), ("eval_accuracy", 0.8), ("eval_f1", 0.79))]  # fmt: skip
+        self.store.log_points(rows)
+        self.heartbeat_s = heartbeat_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> SyntheticRun:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            self.store.heartbeat(self.run_id, step=self.step)
+
+    def log(self, key: str = "loss", value: float = 0.2) -> None:
+        self.step += 10
+        self.store.log_metrics(
+            self.run_id, {key: value}, step=self.step, epoch=self.step / 1e4, touch_run=True
+        )
+
+
+class Frames:
+    """Every websocket message the browser receives, decoded as Streamlit's ForwardMsg.
+
+    Cached elements come back as a reference to an earlier message's hash; they are resolved to the
+    element they stand for, so a chart sent again by reference still counts as a chart sent.
+    """
+
+    def __init__(self, page):
+        self.messages: list[tuple[float, int, str, str]] = []  # (time, bytes, kind, element id)
+        self._by_hash: dict[str, tuple[str, str]] = {}
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        kind, ident = msg.WhichOneof("type") or "", ""
+        if kind == "ref_hash":
+            kind, ident = self._by_hash.get(msg.ref_hash, ("ref_hash", ""))
+            kind = "ref:" + kind
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            kind = msg.delta.new_element.WhichOneof("type")
+            ident = getattr(getattr(msg.delta.new_element, kind), "id", "")
+            if msg.hash:
+                self._by_hash[msg.hash] = (kind, ident)
+        self.messages.append((time.monotonic(), len(payload), kind, ident))
+
+    def since(self, t0: float) -> list[tuple[float, int, str, str]]:
+        return [m for m in self.messages if m[0] >= t0]
+
+
+def summarize(messages: list[tuple[float, int, str, str]]) -> dict[str, Any]:
+    """Bytes and messages by kind, refreshes (script runs finished) and chart elements sent."""
+    kinds: dict[str, list[int]] = {}
+    for _, size, kind, _ in messages:
+        kinds.setdefault(kind, [0, 0])
+        kinds[kind][0] += 1
+        kinds[kind][1] += size
+    refreshes = kinds.get("script_finished", [0])[0]
+    total = sum(size for _, size, _, _ in messages)
+    return {
+        "refreshes": refreshes,
+        "bytes": total,
+        "bytes_per_refresh": total / refreshes if refreshes else None,
+        "charts_sent": [ident for _, _, kind, ident in messages if kind.endswith("plotly_chart")],
+        "by_kind": kinds,
+    }
+
+
+def _cpu_s(proc) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def browser_processes() -> list:
+    """Chromium's processes (children of this one, through Playwright's driver)."""
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True) if "chrom" in (p.name() or "").lower()]
+
+
+def _tree_cpu_s(processes: list) -> float:
+    total = 0.0
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            total += _cpu_s(proc)
+    return total
+
+
+def open_browser(pw):
+    from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.is_file():
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def refresh_costs(quick: bool) -> dict[str, Any]:
+    """Bytes and server CPU per refresh of a Run page, with no new data and with a point every 5 s."""
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e_helpers import VIEWPORT, DashboardServer
+
+    window = 20.0 if quick else WINDOW_S
+    tmp = Path(tempfile.mkdtemp(prefix="bench-watched-refresh-"))
+    out: dict[str, Any] = {"window_s": window}
+    try:
+        with SyntheticRun(tmp / "runs") as run, sync_playwright() as pw:
+            server = DashboardServer(tmp / "runs", tmp / "streamlit.log").start()
+            try:
+                browser = open_browser(pw)
+                page = browser.new_page(viewport=VIEWPORT)
+                frames = Frames(page)
+                page.goto(f"{server.url}/run?run={run.run_id}", timeout=180_000)
+                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
+                page.wait_for_timeout(3000)
+                server_proc, chromium = psutil.Process(server.proc.pid), browser_processes()
+                for name, every_s in (("no_new_data", None), ("new_point_every_5s", 5.0)):
+                    t0, cpu0, br0 = time.monotonic(), _cpu_s(server_proc), _tree_cpu_s(chromium)
+                    next_log = t0 + (every_s or window + 1)
+                    while time.monotonic() - t0 < window:
+                        if time.monotonic() >= next_log:
+                            run.log()
+                            next_log += every_s or 0
+                        page.wait_for_timeout(250)
+                    elapsed = time.monotonic() - t0
+                    got = summarize(frames.since(t0))
+                    cpu = _cpu_s(server_proc) - cpu0
+                    got.update(
+                        server_cpu_s=cpu,
+                        server_cpu_ms_per_refresh=cpu * 1000 / got["refreshes"] if got["refreshes"] else None,
+                        server_cpu_s_per_minute=cpu * 60 / elapsed,
+                        chromium_cpu_s_per_minute=(_tree_cpu_s(chromium) - br0) * 60 / elapsed,
+                        charts_sent=len(got["charts_sent"]),
+                    )
+                    out[name] = got
+                    log(
+                        f"watched/{name}: {got['refreshes']} refreshes in {elapsed:.0f} s, "
+                        f"{got['bytes_per_refresh'] or 0:.0f} B and "
+                        f"{got['server_cpu_ms_per_refresh'] or 0:.1f} ms server CPU per refresh, "
+                        f"{got['charts_sent']} charts sent; Chromium {got['chromium_cpu_s_per_minute']:.2f} CPU-s/min"
+                    )
+                browser.close()
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# training alone, and with pages open
+# --------------------------------------------------------------------------------------------------
+
+
+def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[str, Any]:
+    """Launch the overhead run; with ``pages`` ("run", "runs", "compare"), open them in Chromium first."""
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e_helpers import VIEWPORT, DashboardServer
+    from trainer_core import Launcher
+
+    home = tmp / "runs"
+    launcher = Launcher(home=home)
+    config = {
+        "model_name_or_path": "builtin:minilm-l6",
+        "dataset_name": "builtin:rotten-tomatoes",
+        **data,
+        **TRAINING,
+    }
+    if not pages:
+        run = launcher.wait(launcher.launch(config), poll_s=0.5)
+        return {
+            "train_samples_per_second": run["summary"]["train_samples_per_second"],
+            "status": run["status"],
+        }
+    server = DashboardServer(home, tmp / "streamlit.log").start()
+    try:
+        with sync_playwright() as pw:
+            browser = open_browser(pw)
+            run_id = launcher.launch(config)
+            opened = []
+            for name in pages:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(
+                    f"{server.url}/{name}" + (f"?run={run_id}" if name == "run" else ""), timeout=180_000
+                )
+                opened.append(page)
+            server_proc, chromium = psutil.Process(server.proc.pid), browser_processes()
+            cpu0, br0, t0 = _cpu_s(server_proc), _tree_cpu_s(chromium), time.monotonic()
+            run = launcher.wait(run_id, poll_s=0.5)
+            _wait_reaped(run["pid"])
+            minutes = (time.monotonic() - t0) / 60
+            out = {
+                "train_samples_per_second": run["summary"]["train_samples_per_second"],
+                "status": run["status"],
+                "server_cpu_s_per_minute": (_cpu_s(server_proc) - cpu0) / minutes,
+                "chromium_cpu_s_per_minute": (_tree_cpu_s(chromium) - br0) / minutes,
+            }
+            browser.close()
+    finally:
+        server.stop()
+    return out
+
+
+def pairs_of(data: dict[str, Any], pairs: int, pages: tuple[str, ...], label: str) -> dict[str, Any]:
+    alone, watched = [], []
+    for i in range(pairs):
+        for side, opened, runs in (("alone", (), alone), (label, pages, watched)):
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-watched-{side}-"))
+            try:
+                runs.append(train_once(tmp, data, opened))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            log(f"pair {i + 1}/{pairs} {side}: {runs[-1]}")
+    ratios = [
+        b["train_samples_per_second"] / a["train_samples_per_second"]
+        for a, b in zip(alone, watched, strict=True)
+    ]
+    return {
+        "pages": list(pages),
+        "alone": alone,
+        "watched": watched,
+        "ratios": ratios,
+        "ratio_median": median(ratios),
+        "server_cpu_s_per_minute_median": median([w.get("server_cpu_s_per_minute") for w in watched]),
+        "chromium_cpu_s_per_minute_median": median([w.get("chromium_cpu_s_per_minute") for w in watched]),
+    }
+
+
+def measure(quick: bool = False, pairs: int = 3) -> dict[str, Any]:
+    data = dict(DATA)
+    if quick:
+        data.update(max_train_samples=160, max_eval_samples=48)
+        pairs = min(pairs, 1)
+    result: dict[str, Any] = {"quick": quick, "data": data, "training": TRAINING, "goals": GOALS}
+    result["refresh"] = refresh_costs(quick)
+    result["one_run_page"] = pairs_of(data, pairs, ("run",), "watched")
+    result["five_pages"] = pairs_of(data, pairs, ("run", "run", "run", "runs", "compare"), "five-pages")
+    return result

@@ -1,0 +1,93 @@
+"""The reads of live pages: the cheap change checks asked on every refresh, and readers keyed by *marks*.
+
+A mark (``dashboard.live.series_mark``) is what a chart is drawn from: the run's attempt and each of its
+series' (points, last step). The readers of ``dashboard.data`` are keyed by the run row's version, which
+the heartbeat moves every couple of seconds; these move only when points of their series arrive, so a
+live chart reads the store only when it has something new to draw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import MAX_POINTS, get_launcher, location
+from trainer_core import RunNotFoundError
+
+# Columns of a run's row that run_version reads fresh on every refresh.
+VERSION_COLUMNS = ("status", "attempt", "step", "epoch", "heartbeat_at", "finished_at")
+
+# --------------------------------------------------------------------------------------------------
+# change checks (never cached: they are the cheap question itself)
+# --------------------------------------------------------------------------------------------------
+
+
+def run_version(run_id: str) -> dict[str, Any] | None:
+    """``MetricsStore.run_version`` (status, step, newest event, each series' size), or None if the run
+    no longer exists."""
+    try:
+        return get_launcher().store.run_version(run_id)
+    except RunNotFoundError:
+        return None
+
+
+def runs_version() -> list[tuple]:
+    """``MetricsStore.runs_version``: one tuple per run that changes whenever its table row would."""
+    return get_launcher().store.runs_version()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _run(loc, run_id: str, key: tuple) -> dict[str, Any] | None:
+    try:
+        return get_launcher().store.get_run(run_id)
+    except RunNotFoundError:
+        return None
+
+
+def run(run_id: str, version: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's row, read again only when its status, attempt, events, name, note or tags changed (None
+    if deleted).
+
+    The rest of the row moves with those (the worker records its start, training's first step and a
+    stop request with an event); the columns that move on every heartbeat are taken from ``version``.
+    """
+    key = tuple(version[k] for k in ("status", "attempt", "last_event", "name", "note", "tags"))
+    row = _run(location(), run_id, key)
+    return None if row is None else {**row, **{k: version[k] for k in VERSION_COLUMNS}}
+
+
+# --------------------------------------------------------------------------------------------------
+# readers keyed by marks (``loc`` first, as in dashboard.data: another runs folder, another cache entry)
+# --------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _series(loc, run_id: str, key: str, mark: tuple, max_points: int) -> pd.DataFrame:
+    return get_launcher().store.get_series(run_id, key, max_points=max_points)
+
+
+def series(run_id: str, key: str, mark: tuple, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """One metric of a run as of ``mark`` (downsampled to about ``max_points``)."""
+    return _series(location(), run_id, key, mark, max_points)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _best(loc, run_id: str, keys: tuple[str, ...], mark: tuple) -> dict[str, Any]:
+    return get_launcher().store.best_metrics(run_id, keys=list(keys))
+
+
+def best(run_id: str, keys: tuple[str, ...], mark: tuple) -> dict[str, Any]:
+    """Best point of each of ``keys`` as of ``mark``: key -> {value, step, epoch}."""
+    return _best(location(), run_id, tuple(keys), mark)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _last(loc, run_id: str, key: str, mark: tuple) -> dict[str, Any] | None:
+    return get_launcher().store.last_metrics(run_id).get(key)
+
+
+def last(run_id: str, key: str, mark: tuple) -> dict[str, Any] | None:
+    """The latest point of one series as of ``mark`` ({value, step, epoch}), or None."""
+    return _last(location(), run_id, key, mark)

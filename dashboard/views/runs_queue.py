@@ -1,0 +1,77 @@
+"""The run queue on the dashboard: the waiting runs with their place, why they wait, and their actions.
+
+Kept apart from the Runs page (called there with one line) and read straight from the engine's queue,
+uncached: one small query per refresh, and a move must show at once.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.state import act
+
+REFRESH_S = 2.0
+
+
+def _queue():
+    return data.get_launcher().run_queue
+
+
+def _move(run_id: str, move: str) -> None:
+    _queue().move(run_id, move=move)
+
+
+def _cancel(run_id: str) -> None:
+    _queue().cancel(run_id)
+
+
+@st.fragment(run_every=REFRESH_S)
+def render_queue() -> None:
+    """The waiting runs in the order they start, each with up, down and cancel (nothing when empty)."""
+    entries = _queue().entries()
+    if not entries:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Queue** · {len(entries)} waiting · {_queue().inventory.describe()}")
+        for entry in entries:
+            run_id, name = entry["id"], entry["name"]
+            row = st.columns([1, 5, 6, 1, 1, 1], vertical_alignment="center")
+            row[0].markdown(f"**#{entry['position']}**")
+            row[1].markdown(f"{name} · `{run_id}`")
+            row[2].caption(
+                entry["reason"] + (f" · priority {entry['priority']}" if entry["priority"] else "")
+            )
+            if row[3].button(
+                "",
+                key=f"queue.up.{run_id}",
+                icon=":material/arrow_upward:",
+                help="Move up",
+                disabled=entry["position"] == 1,
+            ):
+                act(_move, run_id, f"{name} moved up", "up")
+            if row[4].button(
+                "",
+                key=f"queue.down.{run_id}",
+                icon=":material/arrow_downward:",
+                help="Move down",
+                disabled=entry["position"] == len(entries),
+            ):
+                act(_move, run_id, f"{name} moved down", "down")
+            if row[5].button(
+                "",
+                key=f"queue.cancel.{run_id}",
+                icon=":material/close:",
+                help="Take it out of the queue (it is kept as stopped; Resume queues it again)",
+            ):
+                act(_cancel, run_id, f"{name} removed from the queue")
+
+
+def render_start_forecast() -> None:
+    """One line under New run's Start button: whether the run would start now or wait, and for what."""
+    try:
+        forecast = _queue().forecast()
+    except Exception as exc:  # noqa: BLE001 - a bad TRAINER_CORE_SLOTS must not hide the form
+        st.caption(f":red[{getattr(exc, 'message', exc)}]")
+        return
+    st.caption(("Starts now" if forecast == "starts now" else forecast.capitalize()) + ".")
