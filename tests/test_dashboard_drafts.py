@@ -8,6 +8,7 @@ blank after Clone, and a reload (a new Streamlit session) that must not lose the
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.e2e_helpers import (
     settle,
 )
 from tests.test_dashboard_app import APP, TIMEOUT, button, follow, populate, texts
+from tests.test_e2e import evidence
 from trainer_core import Launcher
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, RUNNING, STOPPED
 
@@ -166,6 +168,19 @@ def test_uploads_keep_the_users_file_name(runs_home):
     assert not button(reloaded, "new.start").disabled
 
 
+def test_old_drafts_are_pruned_and_ids_cannot_leave_the_folder(tmp_path):
+    folder = drafts.folder(tmp_path)
+    drafts.save(folder, "aaaaaaaaaaaa", "{}")
+    drafts.save(folder, "bbbbbbbbbbbb", "{}")
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(folder / "aaaaaaaaaaaa.json", (month_ago, month_ago))
+    assert drafts.prune(folder) == 1
+    assert [p.name for p in folder.iterdir()] == ["bbbbbbbbbbbb.json"]
+    with pytest.raises(ValueError):
+        drafts.save(folder, "../escaped", "{}")
+    assert drafts.load(folder, "../bbbbbbbbbbbb") is None and drafts.load(folder, "bbbbbbbbbbbb") == {}
+
+
 def test_run_header_names_the_uploaded_file(runs_home):
     from trainer_core.tracking.store import MetricsStore
 
@@ -268,36 +283,38 @@ def open_tab(browser) -> Page:
 @pytest.mark.timeout(300)
 def test_clone_on_a_slow_link_does_not_come_up_blank(browser, server):
     """Clone, with the browser's messages reaching the server 6 s late: the sidebar's 5 s timer is sure to
-    fire before the browser hears of the new page. Before Clone was a link, that stale fragment request
-    left New run blank every time."""
-    server, runs = server
+    fire while the browser does not yet know it has left Runs. When Clone was a button calling
+    st.switch_page, that stale fragment request left New run blank (3 runs of 3)."""
+    server, _ = server
     page = open_tab(browser)
-    link = SlowLink(page)
-    page.goto(f"{server.url}/new")  # once, so the slow first import is not inside the measured window
-    expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=90_000)
-    settle(page, 90_000)
-    page.goto(server.url)
-    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
-    settle(page)
-    link.delay = 6.0
-    main = page.locator('[data-testid="stMain"]')
-    # A link now; the button it was reproduces the blank page (role "or": the test runs on both).
-    main.get_by_role("link", name="Clone").or_(main.get_by_role("button", name="Clone")).click()
+    shots = Screenshots(ARTIFACTS / "clone")
+    with evidence(page, shots, server):
+        link = SlowLink(page)
+        page.goto(f"{server.url}/new")  # once, so the slow first import is not inside the measured window
+        expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=90_000)
+        settle(page, 90_000)
+        page.goto(server.url)
+        expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+        settle(page)
+        link.delay = 6.0
+        main = page.locator('[data-testid="stMain"]')
+        # A link now; the button it was reproduces the blank page (role "or": the test runs on both).
+        main.get_by_role("link", name="Clone").or_(main.get_by_role("button", name="Clone")).click()
 
-    def drawn() -> bool:
-        """the browser has drawn New run (from here on, it knows which page it is on)"""
-        return page.get_by_text("Pre-filled from run", exact=False).count() > 0
+        def drawn() -> bool:
+            """the browser has drawn New run (from here on, it knows which page it is on)"""
+            return page.get_by_text("Pre-filled from run", exact=False).count() > 0
 
-    link.pump(page, 90, until=drawn)
-    # Whatever the browser sent before it knew has now reached the server and been answered.
-    link.pump(page, link.delay + 8)
-    link.delay = 0.0
-    link.pump(page, 7)  # the held rest goes out; the sidebar's next refresh comes and goes
-    expect(page.get_by_role("heading", name="New run")).to_be_visible()
-    expect(page.get_by_text("Pre-filled from run", exact=False)).to_be_visible()
-    expect(page.get_by_label("Run name", exact=True)).to_have_value(re.compile(r"-copy$"))
-    assert_no_error(page, "New run after Clone")
-    assert "draft" in parse_qs(urlsplit(page.url).query), page.url
+        link.pump(page, 90, until=drawn)
+        # Whatever the browser sent before it knew has now reached the server and been answered.
+        link.pump(page, link.delay + 8)
+        link.delay = 0.0
+        link.pump(page, 7)  # the held rest goes out; the sidebar's next refresh comes and goes
+        expect(page.get_by_role("heading", name="New run")).to_be_visible()
+        expect(page.get_by_text("Pre-filled from run", exact=False)).to_be_visible()
+        expect(page.get_by_label("Run name", exact=True)).to_have_value(re.compile(r"-copy$"))
+        assert_no_error(page, "New run after Clone")
+        assert "draft" in parse_qs(urlsplit(page.url).query), page.url
 
 
 @pytest.mark.e2e
@@ -306,46 +323,53 @@ def test_reload_keeps_the_form_and_the_upload(browser, server, tmp_path):
     server, _ = server
     upload = tmp_path / "my reviews.csv"
     REVIEWS.to_csv(upload, index=False)
-    shots = Screenshots(ARTIFACTS)
+    shots = Screenshots(ARTIFACTS / "reload")
     page = open_tab(browser)
-    page.goto(f"{server.url}/new")
-    expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=90_000)
-    settle(page, 90_000)
-    choose(page, "Built-in checkpoint", re.compile(r"^tiny-bert"))
-    page.get_by_text("Upload a file", exact=True).click()
-    settle(page)
-    page.locator('[data-testid="stFileUploader"]').first.locator('input[type="file"]').set_input_files(upload)
-    training_rows = page.locator('[data-testid="stMetric"]').filter(
-        has=page.get_by_text("Training rows", exact=True)
-    )
-    expect(training_rows.locator('[data-testid="stMetricValue"]')).to_have_text("54", timeout=60_000)
-    typed = {
-        "Learning rate": "1e-3",
-        "Max length (tokens)": "32",
-        "Epochs": "1",
-        "Run name": "kept-across-reload",
-    }
-    fill(page, typed)
-    settle(page)
-    shots.take(page, "before-reload")
+    with evidence(page, shots, server):
+        page.goto(f"{server.url}/new")
+        expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=90_000)
+        settle(page, 90_000)
+        choose(page, "Built-in checkpoint", re.compile(r"^tiny-bert"))
+        page.get_by_text("Upload a file", exact=True).click()
+        settle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(upload)
+        training_rows = page.locator('[data-testid="stMetric"]').filter(
+            has=page.get_by_text("Training rows", exact=True)
+        )
+        expect(training_rows.locator('[data-testid="stMetricValue"]')).to_have_text("54", timeout=60_000)
+        typed = {
+            "Learning rate": "1e-3",
+            "Max length (tokens)": "32",
+            "Epochs": "1",
+            "Run name": "kept-across-reload",
+        }
+        fill(page, typed)
+        settle(page)
+        shots.take(page, "before-reload")
+        draft = parse_qs(urlsplit(page.url).query)["draft"]
 
-    page.reload()
-    expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=60_000)
-    settle(page)
-    shots.take(page, "after-reload")
-    for label, value in typed.items():
-        expect(page.get_by_label(label, exact=True)).to_have_value(value)
-    expect(page.get_by_role("combobox", name="Built-in checkpoint")).to_have_value(re.compile(r"^tiny-bert"))
-    expect(page.get_by_text("Using the earlier upload", exact=False)).to_contain_text("my reviews.csv")
-    expect(training_rows.locator('[data-testid="stMetricValue"]')).to_have_text("54")
-    assert_no_error(page, "New run after a reload")
+        page.reload()
+        expect(page.get_by_role("heading", name="New run")).to_be_visible(timeout=60_000)
+        settle(page)
+        shots.take(page, "after-reload")
+        # The reloaded page goes on in a draft of its own, started from the one the address named.
+        expect(page).to_have_url(re.compile(r"[?&]draft=[0-9a-f]{12}"))
+        assert parse_qs(urlsplit(page.url).query)["draft"] != draft
+        for label, value in typed.items():
+            expect(page.get_by_label(label, exact=True)).to_have_value(value)
+        expect(page.get_by_role("combobox", name="Built-in checkpoint")).to_have_value(
+            re.compile(r"^tiny-bert")
+        )
+        expect(page.get_by_text("Using the earlier upload", exact=False)).to_contain_text("my reviews.csv")
+        expect(training_rows.locator('[data-testid="stMetricValue"]')).to_have_text("54")
+        assert_no_error(page, "New run after a reload")
 
-    # The run started from it is headed by the file's own name.
-    start = page.get_by_role("button", name=re.compile(r"Start run$"))
-    expect(start).to_be_enabled()
-    start.click()
-    expect(page.get_by_role("heading", name="kept-across-reload")).to_be_visible(timeout=90_000)
-    header = page.locator('[data-testid="stCaptionContainer"]', has_text="dataset")
-    expect(header.first).to_contain_text("dataset my reviews.csv")
-    assert not re.search(r"[0-9a-f]{10}-my", header.first.inner_text())
-    shots.take(page, "run-header")
+        # The run started from it is headed by the file's own name.
+        start = page.get_by_role("button", name=re.compile(r"Start run$"))
+        expect(start).to_be_enabled()
+        start.click()
+        expect(page.get_by_role("heading", name="kept-across-reload")).to_be_visible(timeout=90_000)
+        header = page.locator('[data-testid="stCaptionContainer"]', has_text="dataset")
+        expect(header.first).to_contain_text("dataset my reviews.csv")
+        assert not re.search(r"[0-9a-f]{10}-my", header.first.inner_text())
+        shots.take(page, "run-header")
