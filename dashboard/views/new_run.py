@@ -5,9 +5,14 @@ every rerun the whole form is turned into a flat config and validated with ``con
 error lands under the widget of the field it names, and Start stays disabled until there is none. The
 sections' widgets live in ``new_run_inputs`` (1, 2, 4) and ``new_run_preview`` (3); this page holds the
 form's state, the review and the start.
+
+The address says where the form comes from: ``?clone=<run id>`` (a Clone link, applied once) and
+``?draft=<id>``, the form's draft on disk (``dashboard/drafts.py``), which is what a reload reopens.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -56,7 +61,7 @@ def open_form() -> None:
         params[state.DRAFT_PARAM] = st.session_state[DRAFT]
 
 
-def drafts_folder():
+def drafts_folder() -> Path:
     return drafts.folder(data.location()[0])
 
 
