@@ -371,18 +371,21 @@ def field_help() -> dict[str, str]:
 
 
 def save_upload(name: str, content: bytes) -> str:
-    """Keep an uploaded data file under ``<home>/uploads`` and return its path.
+    """Keep an uploaded data file under ``<home>/uploads/<content hash>/<its own name>``; returns its path.
 
-    The name is prefixed with a hash of the content: the same upload is written once however often the
-    page reruns, and two different files with the same name do not overwrite each other.
+    The folder is named by a hash of the content: the same upload is written once however often the page
+    reruns, and two different files with the same name do not overwrite each other. The file keeps the
+    user's name, so every message (the engine names files by ``path.name``) and the run header say
+    "reviews.csv", not "e3b0c44298-reviews.csv".
     """
     digest = hashlib.sha256(content).hexdigest()[:10]
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "data.csv"
-    folder = get_launcher().home / UPLOADS
+    # Only what cannot be part of one file name goes: control characters and path separators.
+    safe = "".join("_" if c in "/\\" or ord(c) < 32 else c for c in Path(name).name).strip(" .") or "data.csv"
+    folder = get_launcher().home / UPLOADS / digest
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{safe}"
+    path = folder / safe
     if not path.is_file():
-        tmp = path.with_suffix(path.suffix + ".partial")
+        tmp = path.with_name(path.name + ".partial")
         tmp.write_bytes(content)
         tmp.replace(path)
     return str(path)

@@ -70,6 +70,7 @@ DIRECT_KEYS = (
     "bf16",
     "early_stopping_patience",
     "load_best_model_at_end",
+    "num_processes",
     "f1_average",
     "pos_label",
 )
@@ -90,6 +91,7 @@ NUMBER_TYPES: dict[str, type] = {
     "eval_steps": int,
     "save_steps": int,
     "early_stopping_patience": int,
+    "num_processes": int,
 }
 
 
@@ -396,3 +398,55 @@ def _number_text(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f"{value:g}"
     return str(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# drafts: the form's values as a small JSON text, kept on disk so a browser reload does not lose them
+# --------------------------------------------------------------------------------------------------
+
+# Widgets whose options are fixed: a draft's value outside them is dropped (a select refuses it). The
+# column selects are left out: their options are the data's columns, and the page shows a missing one.
+_FIXED_OPTIONS: dict[str, tuple[Any, ...]] = {
+    **CHOICES,
+    "model_source": MODEL_SOURCES,
+    "model_builtin": tuple(BUILTIN_MODELS),
+    "data_source": DATA_SOURCES,
+    "data_builtin": tuple(BUILTIN_DATASETS),
+    "metric_for_best_model": tuple(BEST_METRICS),
+}
+
+
+def draft_text(values: Mapping[str, Any], cloned_from: str | None = None) -> str:
+    """The form as a draft: the values that differ from the defaults (an untouched form is ``{}``)."""
+    changed = {k: values[k] for k, default in DEFAULTS.items() if k in values and values[k] != default}
+    draft: dict[str, Any] = {"form": changed}
+    if cloned_from:
+        draft["cloned_from"] = cloned_from
+    return json.dumps(draft, sort_keys=True)
+
+
+def form_from_draft(draft: Mapping[str, Any]) -> dict[str, Any]:
+    """The widget values a draft holds, each checked against its widget: a value the widget cannot hold
+    (a field renamed or an option removed since the draft was saved, a hand-edited file) is left out, so
+    that widget starts at its default instead of failing the page."""
+    saved = draft.get("form")
+    if not isinstance(saved, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in saved.items():
+        if name in DEFAULTS and (kept := _draft_value(name, value)) is not _UNSAYABLE:
+            out[name] = kept
+    return out
+
+
+def _draft_value(name: str, value: Any) -> Any:
+    default = DEFAULTS[name]
+    if name in _FIXED_OPTIONS:
+        return value if value in _FIXED_OPTIONS[name] else _UNSAYABLE
+    if value is None:
+        return None if default is None else _UNSAYABLE
+    if name in NUMBER_TYPES:
+        return _as_widget_value(name, value)
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else _UNSAYABLE
+    return value if isinstance(value, str) else _UNSAYABLE

@@ -23,7 +23,9 @@ RUN_PAGE = "views/run.py"
 COMPARE_PAGE = "views/compare.py"
 
 RUN_PARAM = "run"  # ?run=<id>
-PREFILL_KEY = "new.prefill"
+CLONE_PARAM = "clone"  # /new?clone=<run id>: the form pre-filled with that run's config
+FINETUNE_PARAM = "finetune"  # /new?finetune=<run id>: ... and that run's fine-tuned model as the checkpoint
+DRAFT_PARAM = "draft"  # /new?draft=<id>: the form's draft on disk (see dashboard/drafts.py)
 FLASH_KEY = "app.flash"
 COMPARE_KEY = "compare.runs"
 
@@ -33,10 +35,22 @@ def open_run(run_id: str) -> None:
     st.switch_page(RUN_PAGE, query_params={RUN_PARAM: run_id})
 
 
-def clone_run(config: dict[str, Any], name: str) -> None:
-    """Open the New run form pre-filled with ``config`` (a saved run's flat config)."""
-    st.session_state[PREFILL_KEY] = {"config": dict(config), "name": name}
-    st.switch_page(NEW_RUN_PAGE)
+def clone_link(container: Any, run_id: str, finetune: bool = False) -> None:
+    """A "Clone" link to the New run form pre-filled from ``run_id`` ("Fine-tune further": with the run's
+    fine-tuned model as the checkpoint)."""
+    # A link, not a button calling st.switch_page. A page switch made by the server reaches the browser
+    # a moment later; a fragment timer (the sidebar's, the runs table's, the live panel's) that fires in
+    # between asks for that fragment on the page being left, the server runs it under that page, and the
+    # browser, told of a fragment run on another page, clears the page it has just drawn: New run came up
+    # blank. With the browser's messages held 6 s it did in 3 tries of 3 (tests/test_dashboard_drafts.py).
+    # A link changes page in the browser, which stops its timers before it asks for the new page.
+    if finetune:
+        label, icon, param = "Fine-tune further", ":material/model_training:", FINETUNE_PARAM
+        help_ = "Open New run with this run's fine-tuned model as the checkpoint."
+    else:
+        label, icon, param = "Clone", ":material/content_copy:", CLONE_PARAM
+        help_ = "Open New run pre-filled with this run's config."
+    container.page_link(NEW_RUN_PAGE, label=label, icon=icon, help=help_, query_params={param: run_id})
 
 
 def compare_runs(run_ids: list[str]) -> None:

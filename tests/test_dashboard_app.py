@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from trainer_core.tracking.status import COMPLETED, FAILED, QUEUED, RUNNING, STO
 from trainer_core.tracking.store import MetricsStore
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+PAGE_FILES = {"new": "views/new_run.py"}  # a page link's url_path -> the file AppTest.switch_page takes
 # The first run in a process imports transformers (config validation, the data preview): seconds.
 TIMEOUT = 60
 LABELS = ["fresh", "rotten"]
@@ -204,6 +206,14 @@ def button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
+def follow(at: AppTest, label: str) -> AppTest:
+    """Click the page link labelled ``label``: its page, at its query, in the same session."""
+    link = next(e for e in at.get("page_link") if e.proto.label == label)
+    at.query_params.clear()
+    at.query_params.update(parse_qsl(link.proto.query_string))
+    return at.switch_page(PAGE_FILES[link.proto.page]).run()
+
+
 # --------------------------------------------------------------------------------------------------
 # empty state
 # --------------------------------------------------------------------------------------------------
@@ -338,8 +348,7 @@ def test_live_run_page_progress_eta_and_unchanged_charts(own_runs, runs_home):
 
 
 def test_fine_tune_further_opens_the_form_on_the_runs_model(populated):
-    at = open_page("views/run.py", run=populated[COMPLETED])
-    button(at, "run.finetune").click().run()
+    at = follow(open_page("views/run.py", run=populated[COMPLETED]), "Fine-tune further")
     assert at.title[0].value == "New run"
     assert at.radio(key="new.model_source").value == "Finished run"
     assert at.selectbox(key="new.model_run").value.endswith("run-completed/model")
@@ -440,7 +449,7 @@ def test_note_and_tags_saved_on_the_run_page_are_found_by_the_runs_search(own_ru
 def test_clone_prefills_the_new_run_form(own_runs):
     at = open_page()
     at.selectbox(key="runs.selected").set_value(own_runs[RUNNING]).run()
-    button(at, "runs.clone").click().run()
+    follow(at, "Clone")
     assert at.title[0].value == "New run"
     assert at.text_input(key="new.run_name").value == "running-run-copy"
     assert at.text_input(key="new.learning_rate").value == "3e-05"

@@ -5,13 +5,18 @@ every rerun the whole form is turned into a flat config and validated with ``con
 error lands under the widget of the field it names, and Start stays disabled until there is none. The
 sections' widgets live in ``new_run_inputs`` (1, 2, 4) and ``new_run_preview`` (3); this page holds the
 form's state, the review and the start.
+
+The address says where the form comes from: ``?clone=<run id>`` (a Clone link, applied once) and
+``?draft=<id>``, the form's draft on disk (``dashboard/drafts.py``), which is what a reload reopens.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, drafts, state
 from dashboard import form as F
 from dashboard.views.new_run_inputs import (
     KEEP,
@@ -22,9 +27,13 @@ from dashboard.views.new_run_inputs import (
     render_hyperparameters,
     values,
 )
-from dashboard.views.new_run_preview import render_preview
+from dashboard.views.new_run_preview import MAPPING, render_preview
 from dashboard.views.runs_queue import render_start_forecast
 from trainer_core import ConfigError, check_max_length, to_yaml
+
+CLONED_FROM = "new._cloned_from"
+DRAFT = "new._draft"  # this session's draft id
+DRAFT_SAVED = "new._draft_saved"  # the text last written to it, so an unchanged form is not rewritten
 
 
 def init_state() -> None:
@@ -34,12 +43,68 @@ def init_state() -> None:
         st.session_state[K("run_name")] = ""
 
 
-def apply_prefill() -> None:
-    """Fill the form from a cloned run (set by the Runs or Run page before switching here)."""
-    prefill = st.session_state.pop(state.PREFILL_KEY, None)
-    if not prefill:
+def open_form() -> None:
+    """Before any widget is drawn: fill the form from the address (a Clone link, or the draft of a page
+    that was reloaded), and make the address name this session's draft."""
+    params = st.query_params
+    clone, finetune = params.get(state.CLONE_PARAM), params.get(state.FINETUNE_PARAM)
+    if clone or finetune:
+        prefill_from_run(finetune or clone, finetune=bool(finetune))
+        # Done once: a reload must show the form as edited since, not the clone again.
+        params.pop(state.CLONE_PARAM, None)
+        params.pop(state.FINETUNE_PARAM, None)
+    elif DRAFT not in st.session_state:
+        restore_draft(params.get(state.DRAFT_PARAM))
+    if DRAFT not in st.session_state:
+        st.session_state[DRAFT] = drafts.new_id()
+        st.session_state.setdefault(DRAFT_SAVED, F.draft_text({}))  # nothing to write for an untouched form
+        drafts.prune(drafts_folder())
+    if params.get(state.DRAFT_PARAM) != st.session_state[DRAFT]:
+        params[state.DRAFT_PARAM] = st.session_state[DRAFT]
+
+
+def drafts_folder() -> Path:
+    return drafts.folder(data.location()[0])
+
+
+def restore_draft(draft_id: str | None) -> None:
+    """A new session (the page was reloaded, or its address opened in another tab): the form as the
+    draft the address names left it. This session then writes a draft of its own, started from it."""
+    saved = drafts.load(drafts_folder(), draft_id) if draft_id else None
+    if saved is None:
         return
-    config = prefill["config"]
+    fill_form(F.form_from_draft(saved), saved.get("cloned_from"))
+
+
+def prefill_from_run(run_id: str, finetune: bool) -> None:
+    """Fill the form from a saved run (its Clone or Fine-tune further link)."""
+    run = data.get_run(run_id)
+    try:
+        config = dict(data.config_of(run_id)) if run is not None else None
+    except state.ACTION_ERRORS:
+        config = None
+    if run is None or config is None:
+        st.warning(
+            f"There is no run `{run_id}` to copy (it may have been deleted).", icon=":material/warning:"
+        )
+        return
+    name = f"{run['name']}-copy"
+    if finetune:
+        model = data.model_dir(run)
+        if model is None:
+            st.warning(
+                f"Run **{run['name']}** has no fine-tuned model (only a completed run has one): its config "
+                "is copied with its own checkpoint.",
+                icon=":material/warning:",
+            )
+        else:
+            config["model_name_or_path"] = str(model)
+            name = f"{run['name']}-further"
+    apply_prefill(config, name, run["name"])
+
+
+def apply_prefill(config: dict, name: str, source: str) -> None:
+    """Fill the form from a run's flat config, named ``name``."""
     try:
         # The minimal form lists only what differs from the defaults: that is what the advanced box
         # should receive, not every TrainingArguments field of the saved file.
@@ -47,11 +112,30 @@ def apply_prefill() -> None:
     except ConfigError:
         config = {k: v for k, v in config.items() if v is not None}
     form_values = F.config_to_form(config, data.finished_models())
-    form_values["run_name"] = prefill.get("name") or ""
+    form_values["run_name"] = name
+    fill_form(form_values, source)
+
+
+def fill_form(form_values: dict, source: str | None) -> None:
     for name, value in form_values.items():
         st.session_state[K(name)] = value
-    st.session_state["new._mapping_for"] = F.dataset_signature(form_values)
-    st.session_state["new._cloned_from"] = prefill.get("name")
+    # The columns come with the values: the preview must not guess them anew for this dataset.
+    st.session_state["new._mapping_for"] = F.dataset_signature({**F.DEFAULTS, **form_values})
+    st.session_state[CLONED_FROM] = source
+
+
+def save_draft() -> None:
+    """Write the form to this session's draft when it changed (after every widget took its value)."""
+    v = values()
+    auto = st.session_state.get("new._auto_mapping")
+    if auto and auto[0] == F.dataset_signature(v) and all(v[m] == auto[1].get(m) for m in MAPPING):
+        # The columns the preview guessed are guessed again from the same data: an untouched form is
+        # the empty draft, and nothing is written for a visit where nothing was typed.
+        v.update(dict.fromkeys(MAPPING))
+    text = F.draft_text(v, st.session_state.get(CLONED_FROM))
+    if text != st.session_state.get(DRAFT_SAVED):
+        drafts.save(drafts_folder(), st.session_state[DRAFT], text)
+        st.session_state[DRAFT_SAVED] = text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,9 +249,9 @@ def launch(config_dict: dict, general) -> None:
 def main() -> None:
     st.title("New run")
     init_state()
-    apply_prefill()
+    open_form()
     help_ = data.field_help()
-    cloned = st.session_state.get("new._cloned_from")
+    cloned = st.session_state.get(CLONED_FROM)
     if cloned:
         st.info(
             f"Pre-filled from run **{cloned}**. Change what you like, then start.",
@@ -193,6 +277,7 @@ def main() -> None:
                 message = f"{field}: {message}"  # the box holds many fields: say which one
             if slot != "general":
                 slots[slot].error(message, icon=":material/warning:")
+        save_draft()  # before the review: Start leaves the page from inside it
         render_review(config, config_dict, errors, general)
 
 

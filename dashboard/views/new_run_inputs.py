@@ -307,6 +307,7 @@ def render_hyperparameters(slots: dict, help_: dict) -> None:
     field(c[3], "bf16", st.toggle, "bf16 mixed precision")
     render_schedule(field)
     render_best_model(field)
+    render_processes(field)
     render_advanced(slots)
 
 
@@ -341,6 +342,12 @@ def render_best_model(field) -> None:
     )
     patience = "Early-stopping patience (evaluations)"
     field(c[2], "early_stopping_patience", number_box, patience, step=1, placeholder="off")
+
+
+def render_processes(field) -> None:
+    """How many processes train the run (torchrun on this machine); its limits are the engine's check."""
+    c = st.columns(4)
+    field(c[0], "num_processes", st.number_input, "Processes (GPUs or CPU cores)", min_value=1, step=1)
 
 
 def render_advanced(slots: dict) -> None:

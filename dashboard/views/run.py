@@ -270,22 +270,9 @@ def render_actions(run: dict) -> None:
         act(data.stop, run_id, "Stop requested: the run checkpoints at its next step.")
     if status in RESUMABLE:
         render_resume(bar, run_id)
-    if bar.button(
-        "Clone",
-        key="run.clone",
-        icon=":material/content_copy:",
-        help="Open New run pre-filled with this run's config.",
-    ):
-        state.clone_run(data.config_of(run_id), name=f"{run['name']}-copy")
-    model = data.model_dir(run)
-    if model is not None and bar.button(
-        "Fine-tune further",
-        key="run.finetune",
-        icon=":material/model_training:",
-        help="Open New run with this run's fine-tuned model as the checkpoint.",
-    ):
-        config = {**data.config_of(run_id), "model_name_or_path": str(model)}
-        state.clone_run(config, name=f"{run['name']}-further")
+    state.clone_link(bar, run_id)
+    if data.model_dir(run) is not None:
+        state.clone_link(bar, run_id, finetune=True)
 
 
 def current(run_id: str) -> tuple[dict, dict] | tuple[None, None]:

@@ -137,13 +137,7 @@ def render_actions(runs: list[dict]) -> None:
             icon=":material/play_arrow:",
         ):
             act(data.resume, run_id, f"{labels[run_id]} resumes from its latest checkpoint.")
-        if bar.button(
-            "Clone",
-            key="runs.clone",
-            icon=":material/content_copy:",
-            help="Open New run pre-filled with this run's config.",
-        ):
-            state.clone_run(data.config_of(run_id), name=f"{run['name']}-copy")
+        state.clone_link(bar, run_id)
         with bar.popover("Rename", icon=":material/edit:"):
             new_name = st.text_input("New name", value=run["name"], key=f"runs.rename_to.{run_id}")
             if st.button("Save name", key="runs.rename_save"):

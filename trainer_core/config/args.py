@@ -179,6 +179,17 @@ class RunArguments:
         },
     )
 
+    # -- processes ---------------------------------------------------------------------------------
+    num_processes: int = field(
+        default=1,
+        metadata={
+            "help": "Training processes on this machine, started with torchrun: one per GPU (nccl), or "
+            "CPU processes (gloo) when there is no GPU or use_cpu is on. Each process takes "
+            "per_device_train_batch_size rows per step, so with N processes the batch is N times larger "
+            "and an epoch has 1/N of the steps. At most the number of GPUs (or CPU cores)."
+        },
+    )
+
 
 # TrainingArguments defaults this project changes, because a dashboard run is watched per epoch: evaluate
 # and checkpoint every epoch, log often enough to draw a loss curve, report to no external tracker.

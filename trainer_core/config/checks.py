@@ -119,6 +119,7 @@ _POSITIVE = {
     "max_seq_length",
     "max_train_samples",
     "max_eval_samples",
+    "num_processes",
     "early_stopping_patience",
 }
 # numpy's RandomState (used by Trainer's seeding) takes seeds up to 2**32 - 1.

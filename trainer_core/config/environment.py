@@ -10,7 +10,9 @@ than keeping a list of its own.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+from collections.abc import Sequence
 from typing import Any
 
 from trainer_core.config.args import _default_training_dict
@@ -20,7 +22,9 @@ _PRECISION = ("fp16", "fp16_full_eval", "bf16", "bf16_full_eval")
 
 
 def check_hardware(v: dict[str, Any]) -> None:
-    """Mixed precision, tf32 and torch.compile against the devices present (before TrainingArguments)."""
+    """Mixed precision, tf32, torch.compile and the process count against the devices present (before
+    TrainingArguments)."""
+    check_num_processes(v.get("num_processes"), use_cpu=bool(v.get("use_cpu")))
     if not any(v.get(k) for k in (*_PRECISION, "tf32", "torch_compile")):
         return  # skip importing torch's device helpers for the common case
     from transformers.utils import is_torch_bf16_gpu_available, is_torch_tf32_available
@@ -48,6 +52,39 @@ def check_hardware(v: dict[str, Any]) -> None:
             "torch.compile on the CPU needs a C++ compiler (g++ or clang++) and none is on PATH; "
             "turn torch_compile off or install a compiler",
         )
+
+
+def check_num_processes(
+    num_processes: int | None, use_cpu: bool = False, devices: Sequence[int] | None = None
+) -> None:
+    """No more processes than the GPUs a run is given (``devices``, else all visible ones) or, training
+    on the CPU, than its cores: a second process on one GPU or core only competes. (At least 1 is
+    ``checks.check_numbers``' rule.)"""
+    if num_processes is None or num_processes <= 1:
+        return
+    gpus = 0 if use_cpu else (len(devices) if devices is not None else _cuda_device_count())
+    if gpus and num_processes > gpus:
+        given = "it was given" if devices is not None else "on this machine"
+        raise ConfigError(
+            "num_processes",
+            f"{num_processes} processes need {num_processes} GPUs and {gpus} {given}; use at most {gpus} "
+            "(one process per GPU)",
+        )
+    cores = os.cpu_count() or 1
+    if not gpus and num_processes > cores:
+        raise ConfigError(
+            "num_processes",
+            f"{num_processes} CPU processes on {cores} cores would only compete; use at most {cores}",
+        )
+
+
+def _cuda_device_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken torch install means "no GPU" here
+        return 0
 
 
 def _cuda_available() -> bool:

@@ -7,6 +7,7 @@ import time
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from trainer_core.runs.distributed import any_rank
 from trainer_core.runs.folder import CHECKPOINT_EVENT
 from trainer_core.tracking.store import MetricsStore
 
@@ -107,21 +108,14 @@ class StoreCallback(TrainerCallback):
             self._beat(state, force=True)
 
     def _stop_agreed(self, state: TrainerState) -> bool:
+        # Rank 0 asks the store, every rank its own signal flag; one all-reduce makes it one answer, so all
+        # ranks leave at the same step and save one checkpoint (a rank left behind would wait forever in
+        # its next collective). Measured: ~1 ms per all-reduce for two CPU ranks on gloo, on 2 cores with
+        # a load average of 20, against hundreds of ms for a tiny-bert step there.
         wanted = self.stop_event is not None and self.stop_event.is_set()
         if not wanted and state.is_world_process_zero:
             wanted = self.store.stop_requested(self.run_id)
-        try:
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                import torch
-
-                flag = torch.tensor([1.0 if wanted else 0.0], device=_device_for(dist))
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                wanted = bool(flag.item())
-        except (ImportError, RuntimeError):  # no distributed backend: the local answer is the answer
-            pass
-        return wanted
+        return any_rank(wanted)
 
     def _beat(self, state: TrainerState, force: bool = False) -> None:
         now = time.monotonic()
@@ -132,7 +126,3 @@ class StoreCallback(TrainerCallback):
             self.store.heartbeat(self.run_id, step=int(state.global_step), epoch=state.epoch)
         except Exception:  # noqa: BLE001 - a missed heartbeat must never stop training
             logger.warning("heartbeat write failed", exc_info=True)
-
-
-def _device_for(dist) -> str:
-    return "cuda" if dist.get_backend() == "nccl" else "cpu"

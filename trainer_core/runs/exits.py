@@ -1,14 +1,16 @@
-"""What a worker process's exit says: is it still alive, and why did it end (for the run's error)."""
+"""A worker's processes: are they alive, why did they end (for the run's error), and killing them."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 
 from trainer_core.runs.worker import EXIT_NO_SPACE
 
 
-def exit_error(exit_code: int) -> str:
-    """The run's error for a worker that exited without recording an outcome."""
+def exit_error(exit_code: int, who: str = "worker process") -> str:
+    """The run's error for a worker (``who``: a rank of one) that exited without recording an outcome."""
     if exit_code == EXIT_NO_SPACE:
         return (
             "no space left on device: the worker could not record its outcome in the metrics store "
@@ -21,10 +23,10 @@ def exit_error(exit_code: int) -> str:
             else f"signal {-exit_code}"
         )
         hint = " (the out-of-memory killer sends SIGKILL)" if exit_code == -signal.SIGKILL else ""
-        return f"worker process was killed by {name}{hint}"
+        return f"{who} was killed by {name}{hint}"
     if exit_code == 0:
-        return "worker process exited without recording an outcome"
-    return f"worker process exited with code {exit_code}"
+        return f"{who} exited without recording an outcome"
+    return f"{who} exited with code {exit_code}"
 
 
 def worker_alive(pid: int, starting: bool = False) -> bool:
@@ -42,3 +44,22 @@ def worker_alive(pid: int, starting: bool = False) -> bool:
         return any("trainer_core.runs.worker" in part for part in proc.cmdline())
     except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: treat as not ours / not alive
         return False
+
+
+def kill_worker(pid: int) -> None:
+    """SIGKILL a worker's process group and, for a run over several processes, each rank's.
+
+    A worker leads its own session (the launcher starts it so), so its process group id is its pid and
+    killing the group also ends dataloader workers. torchrun starts every rank in a session of its own:
+    those groups are found from the process tree before the agent goes. (A rank also dies with its agent,
+    see ``distributed.die_with_agent``; this covers the moment before it set that up.)
+    """
+    try:
+        import psutil
+
+        leaders = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied: only the worker's own group is known
+        leaders = []
+    for group in (pid, *leaders):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)

@@ -7,13 +7,11 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,8 @@ from trainer_core.config import RunConfig, config_from_dict, save_config
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.annotations import normalize_tags, save_annotations
 from trainer_core.runs.devices import DeviceInventory, visible_devices
-from trainer_core.runs.exits import exit_error, worker_alive
+from trainer_core.runs.distributed import worker_command
+from trainer_core.runs.exits import exit_error, kill_worker, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.runs.queue import QueueScheduling
@@ -94,9 +93,11 @@ class Launcher(QueueScheduling, RunFiles):
             ConfigError: the config, checkpoint, data or ``num_gpus`` is unusable; nothing was started
                 or recorded.
         """
-        num_gpus = self.run_queue.inventory.check_request(num_gpus)
         if not isinstance(config, RunConfig):
             config = config_from_dict(dict(config))
+        if num_gpus is None and self.run_queue.inventory.gpus and not config.training.use_cpu:
+            num_gpus = config.run.num_processes  # one process per GPU
+        num_gpus = self.run_queue.inventory.check_request(num_gpus)
         if preflight:
             from trainer_core.runs.preflight import preflight as check
 
@@ -127,26 +128,27 @@ class Launcher(QueueScheduling, RunFiles):
             self.run_queue.start_now(run_id, self._spawn_claimed)
         return run_id
 
+    def worker_command(
+        self,
+        run_id: str,
+        attempt: int,
+        checkpoint: Path | None = None,
+        devices: Sequence[int] | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line (and environment additions) that trains ``attempt`` of a run: one worker, or
+        torchrun's agent with the config's ``num_processes`` ranks; ``devices``: the only GPU ids its
+        processes see. Raises ConfigError (``num_processes``) for more processes than ``devices``."""
+        args = ["--run-id", run_id, "--run-dir", str(self.run_dir(run_id)), "--store", self.store_url]
+        args += ["--attempt", str(attempt)] + (["--resume-from", str(checkpoint)] if checkpoint else [])
+        return worker_command(args, self.config_of(run_id), devices)
+
     def _spawn(
         self, run_id: str, attempt: int, checkpoint: Path | None = None, devices: list[str] | None = None
     ) -> None:
         run_dir = self.run_dir(run_id)
-        cmd = [
-            sys.executable,
-            "-m",
-            "trainer_core.runs.worker",
-            "--run-id",
-            run_id,
-            "--run-dir",
-            str(run_dir),
-            "--store",
-            self.store_url,
-            "--attempt",
-            str(attempt),
-        ]
-        if checkpoint is not None:
-            cmd += ["--resume-from", str(checkpoint)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        gpus = [int(d.split(":", 1)[1]) for d in devices or () if d.startswith("cuda:")]
+        cmd, extra_env = self.worker_command(run_id, attempt, checkpoint, gpus or None)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **extra_env}
         if devices is not None:
             # The machine's inventory travels along, so the worker starts its successors on all of it.
             env.update(self.run_queue.inventory.to_env(), CUDA_VISIBLE_DEVICES=visible_devices(devices))
@@ -316,10 +318,7 @@ class Launcher(QueueScheduling, RunFiles):
             return
         if proc is None and (run.get("host") != socket.gethostname() or not worker_alive(pid, starting=True)):
             return
-        # The worker leads its own session (start_new_session): its process group id is its pid, and
-        # killing the group also ends dataloader workers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_worker(pid)
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)

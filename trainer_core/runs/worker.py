@@ -26,6 +26,7 @@ from typing import Any
 from trainer_core.config import RunConfig, load_config
 from trainer_core.config.args import _jsonable
 from trainer_core.errors import ConfigError
+from trainer_core.runs import distributed
 from trainer_core.runs.folder import RunFolder
 from trainer_core.runs.resources import ResourceSampler, record_sample
 from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
@@ -56,6 +57,7 @@ def train(
     """Fine-tune, evaluate and predict as ``config`` says, streaming everything into ``store``.
 
     ``stop_event`` (anything with ``is_set()``) stops the run as a stop request does, checkpoint included.
+    Under torchrun every rank calls this; only rank 0 writes (store, predictions, summary).
     """
     from transformers import set_seed
 
@@ -63,22 +65,31 @@ def train(
     from trainer_core.runs.callback import StoreCallback
 
     folder = RunFolder(run_dir)
-    training_args = dataclasses.replace(config.training, output_dir=str(folder.checkpoints_dir))
+    training_args = dataclasses.replace(
+        config.training,
+        output_dir=str(folder.checkpoints_dir),
+        **distributed.group_training_changes(config.training),
+    )
     # The seed is set before the model is built so the fresh classification head is reproducible.
     set_seed(training_args.seed)
     tokenizer, data, model = _load_data_and_model(config, store, run_id, training_args.seed)
     callback = StoreCallback(store, run_id, stop_event=stop_event)
     trainer = _build_trainer(config, training_args, model, tokenizer, data, callback)
-    if store.stop_requested(run_id) or (stop_event is not None and stop_event.is_set()):
+    wanted = stop_event is not None and stop_event.is_set()
+    if distributed.any_rank(wanted or (distributed.is_main_process() and store.stop_requested(run_id))):
         return TrainOutcome(stopped=True, summary={"stopped_before_training": True})
 
     train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if callback.stopped_by_request and trainer.state.global_step < trainer.state.max_steps:
         return TrainOutcome(stopped=True, summary={"stopped_at_step": trainer.state.global_step})
+    # Collective under torchrun (each call writes on rank 0 only), so every rank makes them.
     trainer.save_model(str(folder.final_model_dir))
     trainer.save_state()
+    output = trainer.predict(data.validation, metric_key_prefix="eval")
+    if not distributed.is_main_process():
+        return TrainOutcome(stopped=False, summary={})
 
-    output, report, n_rows = _predict(trainer, data, folder, config)
+    report, n_rows = _save_predictions(output, data, folder, config)
     summary = {
         **{k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))},
         "final_metrics": {
@@ -110,12 +121,13 @@ def _load_data_and_model(config: RunConfig, store: MetricsStore, run_id: str, se
     tokenizer = load_tokenizer(config.model)
     data = prepare_datasets(config.data, tokenizer, seed=seed)
     label_names = list(data.label_names)
-    store.add_event(
-        run_id,
-        "data_ready",
-        f"{len(data.train)} training rows, {len(data.validation)} validation rows, {len(label_names)} labels",
-        {"n_train": len(data.train), "n_validation": len(data.validation), "labels": label_names},
-    )
+    if distributed.is_main_process():
+        store.add_event(
+            run_id,
+            "data_ready",
+            f"{len(data.train)} training rows, {len(data.validation)} validation rows, {len(label_names)} labels",
+            {"n_train": len(data.train), "n_validation": len(data.validation), "labels": label_names},
+        )
     model = load_model(
         config.model,
         num_labels=len(label_names),
@@ -152,12 +164,11 @@ def _build_trainer(config: RunConfig, training_args, model, tokenizer, data, cal
     )
 
 
-def _predict(trainer, data, folder: RunFolder, config: RunConfig):
+def _save_predictions(output, data, folder: RunFolder, config: RunConfig):
     """The final model's predictions on the validation split, saved for the confusion matrix and table."""
     from trainer_core.metrics import classification_report, softmax
 
     label_names = list(data.label_names)
-    output = trainer.predict(data.validation, metric_key_prefix="eval")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=-1)
@@ -172,7 +183,7 @@ def _predict(trainer, data, folder: RunFolder, config: RunConfig):
     for i, name in enumerate(label_names):
         table[f"p_{name}"] = probabilities[:, i]
     table.to_parquet(folder.predictions_file, index=False)
-    return output, report, int(len(table))
+    return report, int(len(table))
 
 
 # -- what went wrong, in words a user can act on ----------------------------------------------------
@@ -268,7 +279,8 @@ def _heartbeat_loop(store: MetricsStore, run_id: str, done: threading.Event) -> 
 
 def _resource_sampler() -> ResourceSampler | None:
     try:
-        return ResourceSampler()
+        # Under torchrun, the agent's tree: every rank of the run, not rank 0 alone.
+        return ResourceSampler(distributed.agent_pid())
     except Exception:  # noqa: BLE001 - no /proc (a sandbox): the run trains without resource charts
         logger.warning("resource use will not be sampled", exc_info=True)
         return None
@@ -309,38 +321,50 @@ def _report_signals(store: MetricsStore, run_id: str, flag: _SignalFlag, done: t
 def run_worker(
     run_id: str, run_dir: str, store_url: str, attempt: int = 0, resume_from: str | None = None
 ) -> int:
-    """Run one attempt of a run and record how it ended. Returns the process exit code."""
+    """Run one attempt of a run (or one rank of it, under torchrun) and record how it ended. Returns the
+    process exit code."""
     store = MetricsStore(store_url, auto_checkpoint=False)
     folder = RunFolder(run_dir)
     stop_flag = _SignalFlag()
     # SIGTERM/SIGINT become a graceful stop: checkpoint at the next step, then exit as "stopped".
     signal.signal(signal.SIGTERM, stop_flag.handle)
     signal.signal(signal.SIGINT, stop_flag.handle)
-    try:
-        folder.reserve_outcome(attempt)
-    except OSError:
-        logger.warning("could not reserve the outcome file", exc_info=True)
+    distributed.die_with_agent()
+    main = distributed.is_main_process()
+    if main:
+        try:
+            folder.reserve_outcome(attempt)
+        except OSError:
+            logger.warning("could not reserve the outcome file", exc_info=True)
     # Only the attempt the launcher queued may start: a run stopped or resumed meanwhile has a new owner.
-    if not store.record_worker(run_id, attempt, os.getpid(), socket.gethostname(), status=RUNNING):
+    # (Under torchrun the agent claimed it before starting any rank.)
+    if not distributed.in_group() and not store.record_worker(
+        run_id, attempt, os.getpid(), socket.gethostname(), status=RUNNING
+    ):
         print(f"run {run_id} attempt {attempt} is no longer queued; not starting", file=sys.stderr)
         return 0
     done = threading.Event()
-    for target, args in (
-        (_heartbeat_loop, (store, run_id, done)),
-        (_report_signals, (store, run_id, stop_flag, done)),
-    ):
-        threading.Thread(target=target, args=args, daemon=True).start()
+    if main:
+        for target, args in (
+            (_heartbeat_loop, (store, run_id, done)),
+            (_report_signals, (store, run_id, stop_flag, done)),
+        ):
+            threading.Thread(target=target, args=args, daemon=True).start()
     config, fields, code = None, {}, 0
     try:
         config = load_config(folder.config_file)
-        where = f", resuming from {Path(resume_from).name}" if resume_from else ""
-        store.add_event(
-            run_id,
-            "worker_start",
-            f"worker {os.getpid()} started (attempt {attempt}){where}",
-            # What the queue gave this worker, as the process sees it.
-            {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
-        )
+        if main:
+            where = f", resuming from {Path(resume_from).name}" if resume_from else ""
+            who = f"worker {os.getpid()}" + (
+                f" (rank 0 of {distributed.world_size()})" if distributed.in_group() else ""
+            )
+            store.add_event(
+                run_id,
+                "worker_start",
+                f"{who} started (attempt {attempt}){where}",
+                # What the queue gave this worker, as the process sees it.
+                {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
+            )
         outcome = train(
             config, store, run_id, run_dir, resume_from_checkpoint=resume_from, stop_event=stop_flag
         )
@@ -355,12 +379,20 @@ def run_worker(
         _print_quietly(fields["traceback"])
     finally:
         done.set()
-    code = _record_outcome(store, folder, run_id, attempt, status, code, fields)
-    _start_successors(store_url, run_dir)
+        distributed.leave_group()
+    if distributed.in_group() and status == FAILED:
+        # The agent records a group's failure: it sees every rank's exit and names the rank that caused
+        # it (a rank that lost its peer fails too, with only "Connection reset by peer" to say).
+        distributed.leave_rank_error(fields["error"], fields.get("traceback"))
+        return code
+    if not main:
+        return code
+    code = record_outcome(store, folder, run_id, attempt, status, code, fields)
+    start_successors(store_url, run_dir)
     return code
 
 
-def _start_successors(store_url: str, run_dir: str) -> None:
+def start_successors(store_url: str, run_dir: str) -> None:
     """Start the queued runs that fit now that this run's slot is free: no daemon has to."""
     from trainer_core.runs.launcher import Launcher  # the launcher imports this module
 
@@ -371,7 +403,7 @@ def _start_successors(store_url: str, run_dir: str) -> None:
         logger.warning("could not start the next queued runs", exc_info=True)
 
 
-def _record_outcome(
+def record_outcome(
     store: MetricsStore, folder: RunFolder, run_id: str, attempt: int, status: str, code: int, fields: dict
 ) -> int:
     # The outcome file first: if the store refuses the write below (its disk is full), the launcher's
@@ -394,14 +426,19 @@ def _print_quietly(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_worker_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The worker's options (the agent reads the same ones from torchrun's command line)."""
     parser = argparse.ArgumentParser(prog="python -m trainer_core.runs.worker", description=__doc__)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--store", required=True, help="metrics store URL")
     parser.add_argument("--attempt", type=int, default=0, help="the attempt the launcher claimed")
     parser.add_argument("--resume-from", help="the checkpoint folder to continue from")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_worker_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_worker(
         args.run_id, args.run_dir, args.store, attempt=args.attempt, resume_from=args.resume_from
@@ -409,4 +446,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    if distributed.in_group():
+        # A rank has nothing left to write, and the interpreter's teardown of torch and transformers kept
+        # it alive for 6-13 s after its last line (two CPU ranks under load), holding up the agent and,
+        # when a rank failed, the run's failure. Everything it wrote is closed or committed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+    sys.exit(exit_code)
