@@ -6,10 +6,12 @@ from __future__ import annotations
 # `make setup` installs the project (editable) into the venv.
 import streamlit as st
 
-from dashboard import state
+from dashboard import stale_fragments, state
 from dashboard.sidebar import render_engine_status
 from dashboard.store_problem import render_store_problem
 
+# Before any page runs: a late fragment request of a page this session has left must not blank the new one.
+stale_fragments.install()
 st.set_page_config(page_title="Fine-tuning runs", page_icon=":material/model_training:", layout="wide")
 
 pages = [

@@ -1,7 +1,13 @@
-"""Page addresses and the hand-offs between pages (open a run, clone a run into the form).
+"""Page addresses and the hand-offs between pages (open a run, compare runs, clone a run into the form).
 
 Session-state keys are namespaced by page (``new.*``, ``runs.*``, ``run.*``, ``compare.*``). A run's
-page is addressed by the ``?run=<id>`` query parameter, so it can be bookmarked and shared.
+page is addressed by ``/run?run=<id>`` and a comparison by ``/compare?runs=<id>,<id>``, so both can be
+bookmarked and shared.
+
+Where the target is known when the page is drawn, a hand-off is a link (``st.page_link``): the browser
+changes page itself, following the address, and it opens in a new tab on a middle click. Start run must
+launch before it knows where to go, so it switches page on the server; ``dashboard/stale_fragments.py``
+keeps the late fragment requests of the page left behind from blanking the new one.
 """
 
 from __future__ import annotations
@@ -27,12 +33,20 @@ CLONE_PARAM = "clone"  # /new?clone=<run id>: the form pre-filled with that run'
 FINETUNE_PARAM = "finetune"  # /new?finetune=<run id>: ... and that run's fine-tuned model as the checkpoint
 DRAFT_PARAM = "draft"  # /new?draft=<id>: the form's draft on disk (see dashboard/drafts.py)
 FLASH_KEY = "app.flash"
+COMPARE_PARAM = "runs"  # /compare?runs=<id>,<id>: the runs compared, in order
 COMPARE_KEY = "compare.runs"
 
 
 def open_run(run_id: str) -> None:
-    """Go to the Run page showing ``run_id`` (the URL says ``?run=<id>``)."""
+    """Go to the Run page showing ``run_id`` from the server (after an action: Start run)."""
     st.switch_page(RUN_PAGE, query_params={RUN_PARAM: run_id})
+
+
+def run_link(container: Any, run_id: str, label: str = "Open run") -> None:
+    """A link to the Run page of ``run_id``."""
+    container.page_link(
+        RUN_PAGE, label=label, icon=":material/open_in_new:", query_params={RUN_PARAM: run_id}
+    )
 
 
 def clone_link(container: Any, run_id: str, finetune: bool = False) -> None:
@@ -53,9 +67,23 @@ def clone_link(container: Any, run_id: str, finetune: bool = False) -> None:
     container.page_link(NEW_RUN_PAGE, label=label, icon=icon, help=help_, query_params={param: run_id})
 
 
-def compare_runs(run_ids: list[str]) -> None:
-    st.session_state[COMPARE_KEY] = list(run_ids)
-    st.switch_page(COMPARE_PAGE)
+def compare_link(container: Any, run_ids: list[str], label: str, help_: str | None = None) -> None:
+    """A link to Compare showing ``run_ids`` (``/compare?runs=a,b``)."""
+    container.page_link(
+        COMPARE_PAGE,
+        label=label,
+        icon=":material/compare_arrows:",
+        help=help_,
+        query_params={COMPARE_PARAM: ",".join(run_ids)},
+        disabled=not run_ids,
+    )
+
+
+def parse_run_ids(text: str | None) -> list[str] | None:
+    """The run ids of a ``runs=`` parameter ("a,b" -> ["a", "b"]), once each, in order; None without one."""
+    if text is None:
+        return None
+    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:

@@ -21,7 +21,11 @@ from trainer_core.tracking.status import COMPLETED, FAILED, QUEUED, RUNNING, STO
 from trainer_core.tracking.store import MetricsStore
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-PAGE_FILES = {"new": "views/new_run.py"}  # a page link's url_path -> the file AppTest.switch_page takes
+PAGE_FILES = {  # a page link's url_path -> the file AppTest.switch_page takes
+    "new": "views/new_run.py",
+    "run": "views/run.py",
+    "compare": "views/compare.py",
+}
 # The first run in a process imports transformers (config validation, the data preview): seconds.
 TIMEOUT = 60
 LABELS = ["fresh", "rotten"]
@@ -584,8 +588,7 @@ def _completed_run(store: MetricsStore, home: Path, name: str, config: dict) -> 
 def test_clone_restores_the_f1_choice(runs_home):
     store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
     run_id = _completed_run(store, runs_home, "fresh-f1", {"f1_average": "binary", "pos_label": "fresh"})
-    at = open_page("views/run.py", run=run_id)
-    button(at, "run.clone").click().run()
+    at = follow(open_page("views/run.py", run=run_id), "Clone")
     assert at.title[0].value == "New run"
     assert at.selectbox(key="new.f1_average").value == "binary"
     assert at.selectbox(key="new.pos_label").value == "fresh"

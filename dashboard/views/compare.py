@@ -26,6 +26,7 @@ REFRESH_S = 2.0
 MAX_RUNS = 10
 CHART = "compare.part.chart"  # the chart's fragment, rerun by the watcher when a compared run logged
 DRAWN = "compare._drawn"
+ADDRESS = "compare._address"  # the ?runs= this session last wrote: a different one came from a link
 # Shown first in the metric pickers: what people compare most.
 PREFERRED = (ACCURACY, F1, "eval_loss", "loss", "learning_rate", "grad_norm")
 
@@ -34,6 +35,32 @@ def default_selection(runs: list[dict]) -> list[str]:
     """The latest completed runs, or simply the latest runs when fewer than two completed."""
     completed = [r["id"] for r in runs if r["status"] == RunStatus.COMPLETED]
     return (completed if len(completed) >= 2 else [r["id"] for r in runs])[:3]
+
+
+def choose_runs(runs: list[dict], ids: list[str]) -> list[str]:
+    """The runs to compare: those a link or a bookmark names (``?runs=a,b``), else this session's choice,
+    else the latest runs. Runs the address names that no longer exist are said and left out."""
+    text = st.query_params.get(state.COMPARE_PARAM)
+    if text is None or text == st.session_state.get(ADDRESS):
+        # The address is the one this page wrote: the multiselect holds the choice (and any change to it).
+        return [i for i in st.session_state.get(state.COMPARE_KEY) or default_selection(runs) if i in ids]
+    asked = state.parse_run_ids(text) or []
+    missing = [i for i in asked if i not in ids]
+    if missing:
+        st.warning(
+            f"No run {', '.join(f'`{i}`' for i in missing)} (deleted, or in another runs folder): "
+            "left out of the comparison.",
+            icon=":material/warning:",
+        )
+    return [i for i in asked if i in ids][:MAX_RUNS]
+
+
+def write_address(run_ids: list[str]) -> None:
+    """Make the address name the runs on screen, so the comparison can be bookmarked or sent."""
+    text = ",".join(run_ids)
+    st.session_state[ADDRESS] = text
+    if st.query_params.get(state.COMPARE_PARAM) != text:
+        st.query_params[state.COMPARE_PARAM] = text
 
 
 def ordered_keys(keys: set[str]) -> list[str]:
@@ -159,8 +186,7 @@ def main() -> None:
         return
     labels = run_labels(runs)
     ids = [r["id"] for r in runs]
-    chosen = [i for i in st.session_state.get(state.COMPARE_KEY) or default_selection(runs) if i in ids]
-    st.session_state[state.COMPARE_KEY] = chosen
+    st.session_state[state.COMPARE_KEY] = choose_runs(runs, ids)
     run_ids = st.multiselect(
         "Runs",
         ids,
@@ -170,6 +196,7 @@ def main() -> None:
         format_func=lambda i: f"{labels[i]} · {i}",
         placeholder="Choose runs to compare",
     )
+    write_address(run_ids)
     if not run_ids:
         st.info("Choose two or more runs above.")
         return

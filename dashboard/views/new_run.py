@@ -243,6 +243,8 @@ def launch(config_dict: dict, general) -> None:
     # A second run from the same form needs its own name; the box is cleared on the next visit, as a
     # widget's value cannot change once it is drawn in this run.
     st.session_state["new._clear_name"] = True
+    # Switched on the server: the run's address is known only now. The sidebar's timer may still ask for
+    # New run's fragments meanwhile; dashboard/stale_fragments.py drops those requests.
     state.open_run(run_id)
 
 

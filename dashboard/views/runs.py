@@ -17,6 +17,7 @@ TABLE = "runs.part.table"  # the table's fragment, rerun by the watcher when a r
 DRAWN = "runs._drawn"
 # Left out of the table so it fits the page; Compare's config diff shows them side by side.
 HIDDEN_COLUMNS = ("id", "Epochs", "Batch")
+COMPARED = 8  # runs the "Compare shown runs" link takes, so their curves stay readable
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -126,8 +127,7 @@ def render_actions(runs: list[dict]) -> None:
         run = next(r for r in runs if r["id"] == run_id)
         active = run["status"] in ACTIVE_STATUSES
         bar = st.container(horizontal=True)
-        if bar.button("Open run", key="runs.open", icon=":material/open_in_new:", type="primary"):
-            state.open_run(run_id)
+        state.run_link(bar, run_id)
         if bar.button("Stop", key="runs.stop", disabled=not active, icon=":material/stop:"):
             act(data.stop, run_id, f"Stop requested for {labels[run_id]}: it checkpoints at the next step.")
         if bar.button(
@@ -144,16 +144,16 @@ def render_actions(runs: list[dict]) -> None:
                 act(data.rename, run_id, f"Renamed to {new_name.strip()}", new_name)
         if bar.button("Delete", key="runs.delete", icon=":material/delete:"):
             st.session_state["runs.confirm_delete"] = run_id
-        if bar.button(
+        # The filters are drawn above: the runs they show now are the ones the link compares.
+        shown = filter_runs(
+            runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", "")
+        )
+        state.compare_link(
+            bar,
+            [r["id"] for r in shown[:COMPARED]],
             "Compare shown runs",
-            key="runs.compare",
-            icon=":material/compare_arrows:",
-            help="Compare the runs the table shows (the first 8).",
-        ):
-            shown = filter_runs(
-                runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", "")
-            )
-            state.compare_runs([r["id"] for r in shown[:8]])
+            help_=f"Compare the runs the table shows (the first {COMPARED}).",
+        )
         render_delete_confirmation(run, labels)
 
 
