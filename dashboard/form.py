@@ -204,12 +204,23 @@ def parse_advanced(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_one_value_per_key)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
     if not isinstance(value, dict):
         raise ValueError('write a JSON object of field: value pairs, e.g. {"max_grad_norm": 0.5}')
     return value
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys, so {"seed": 1, "seed": 2} would run with 2 while the
+    # box also shows 1: refused, like any value that would run other than as it reads.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key} is given twice; keep one of its values")
+        seen[key] = value
+    return seen
 
 
 def form_to_config(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], set[str]]:

@@ -53,6 +53,9 @@ def test_bad_advanced_json_is_an_error_of_that_box():
     assert "not valid JSON" in errors["advanced_json"]
     _, errors, _ = F.form_to_config({**F.DEFAULTS, "advanced_json": "[1, 2]"})
     assert "JSON object" in errors["advanced_json"]
+    # JSON keeps the last of two equal keys: the box would show a value that does not run.
+    _, errors, _ = F.form_to_config({**F.DEFAULTS, "advanced_json": '{"seed": 1, "max_steps": 5, "seed": 2}'})
+    assert errors["advanced_json"] == "seed is given twice; keep one of its values"
 
 
 def test_errors_land_next_to_the_field_or_its_box():
