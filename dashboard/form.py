@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from dashboard.form_numbers import NUMBER_FIELDS, STEP_BOXES, number_text, read_numbers
 from trainer_core import (
     BUILTIN_DATASETS,
     BUILTIN_MODELS,
@@ -74,45 +74,12 @@ DIRECT_KEYS = (
     "f1_average",
     "pos_label",
 )
-# Number widgets and the type they hold (Streamlit refuses an int value in a float widget and back).
-NUMBER_TYPES: dict[str, type] = {
-    "validation_split_ratio": float,
-    "max_train_samples": int,
-    "max_eval_samples": int,
-    "max_seq_length": int,
-    "num_train_epochs": float,
-    "per_device_train_batch_size": int,
-    "per_device_eval_batch_size": int,
-    "weight_decay": float,
-    "warmup_ratio": float,
-    "seed": int,
-    "gradient_accumulation_steps": int,
-    "logging_steps": int,
-    "eval_steps": int,
-    "save_steps": int,
-    "early_stopping_patience": int,
-    "num_processes": int,
-}
-
-
-def whole_numbers(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Form values with a whole float in a whole-number field made an int (8.0 -> 8; 2.5 stays 2.5).
-
-    The number boxes are float boxes (see ``number_box``); this gives the config, the data preview and
-    the captions the 8 the field holds, and leaves a fraction for the engine to refuse by name.
-    """
-    out = dict(values)
-    for name, kind in NUMBER_TYPES.items():
-        value = out.get(name)
-        if kind is int and isinstance(value, float) and value.is_integer():
-            out[name] = int(value)
-    return out
 
 
 def _field_default(name: str) -> Any:
-    """A config field's default, in the type its widget holds."""
-    value, kind = _CONFIG_DEFAULTS[name], NUMBER_TYPES.get(name)
-    return kind(value) if kind is not None and value is not None else value
+    """A config field's default, as its widget holds it (a number box holds text)."""
+    value = _CONFIG_DEFAULTS[name]
+    return number_text(value) if name in NUMBER_FIELDS else value
 
 
 # Widget name -> initial value.
@@ -134,10 +101,9 @@ DEFAULTS: dict[str, Any] = {
     "validation_file": "",
     # Widgets of config fields start at their field's default; the form's own choices follow.
     **{name: _field_default(name) for name in DIRECT_KEYS + ("logging_steps", "save_steps")},
-    "learning_rate": f"{_CONFIG_DEFAULTS['learning_rate']:g}",  # a text box: "5e-05"
-    "warmup_ratio": float(_CONFIG_DEFAULTS["warmup_steps"]),  # below 1, warmup_steps is a ratio
+    "warmup_ratio": number_text(_CONFIG_DEFAULTS["warmup_steps"]),  # below 1, warmup_steps is a ratio
     # TrainingArguments has no eval_steps of its own (None: logging_steps); the disabled box needs one.
-    "eval_steps": 100,
+    "eval_steps": "100",
     # metric_for_best_model is None until best-model tracking is on; the disabled select shows the first.
     "metric_for_best_model": BEST_METRICS[0],
     "advanced_json": "",
@@ -238,7 +204,7 @@ def parse_advanced(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_one_value_per_key)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
     if not isinstance(value, dict):
@@ -246,15 +212,26 @@ def parse_advanced(text: str | None) -> dict[str, Any]:
     return value
 
 
-def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], set[str]]:
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys, so {"seed": 1, "seed": 2} would run with 2 while the
+    # box also shows 1: refused, like any value that would run other than as it reads.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key} is given twice; keep one of its values")
+        seen[key] = value
+    return seen
+
+
+def form_to_config(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], set[str]]:
     """Build the flat run config from the form's values.
 
     Returns:
-        (config, errors, advanced_keys): errors maps a field to a problem found before validation (the
-        advanced box's JSON); advanced_keys are the fields the advanced box set, whose errors belong
-        next to that box.
+        (config, errors, advanced_keys): errors maps a field to a problem found before validation (a
+        number box's text that is no number, the advanced box's JSON); advanced_keys are the fields the
+        advanced box set, whose errors belong next to that box.
     """
-    errors: dict[str, str] = {}
+    values, errors = read_numbers(form)
     config: dict[str, Any] = {"model_name_or_path": model_name(values)}
     config.update(data_args(values))
     for name in DIRECT_KEYS:
@@ -263,11 +240,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
             value = None
         config[name] = value
     config["warmup_steps"] = values.get("warmup_ratio")  # empty stays None: the engine asks for a number
-    for strategy, steps in (
-        ("logging_strategy", "logging_steps"),
-        ("eval_strategy", "eval_steps"),
-        ("save_strategy", "save_steps"),
-    ):
+    for steps, strategy in STEP_BOXES.items():
         if values.get(strategy) == "steps":
             config[steps] = values.get(steps)
     if values.get("load_best_model_at_end") or values.get("early_stopping_patience") is not None:
@@ -283,7 +256,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         # 5 warmup steps while the box says a ratio of 5.
         errors["warmup_ratio"] = (
             f"is a share of the training steps: enter a value from 0 to below 1 (e.g. 0.06), got "
-            f"{values['warmup_ratio']:g}; a number of steps goes in the advanced box as warmup_steps"
+            f"{number_text(values['warmup_ratio'])}; a number of steps goes in the advanced box as warmup_steps"
         )
     return config, errors, set(advanced)
 
@@ -354,11 +327,9 @@ def config_to_form(
             continue
         value = _as_widget_value(name, config[name])
         if value is _UNSAYABLE:
-            advanced[name] = config[name]  # e.g. logging_steps 0.1 (a ratio): only the JSON box can say it
+            advanced[name] = config[name]  # e.g. a scheduler the select does not offer: the JSON box says it
         else:
             values[name] = value
-    if "learning_rate" in config:
-        values["learning_rate"] = _number_text(config["learning_rate"])
     metric = config.get("metric_for_best_model")
     if metric:
         bare = str(metric).removeprefix("eval_")
@@ -370,7 +341,7 @@ def config_to_form(
     warmup = config.get("warmup_steps")
     if isinstance(warmup, (int, float)) and not isinstance(warmup, bool):
         if 0 <= warmup < 1:
-            values["warmup_ratio"] = float(warmup)
+            values["warmup_ratio"] = number_text(warmup)
         else:  # a step count, not a ratio: the ratio widget cannot say it, the advanced box can
             advanced["warmup_steps"] = int(warmup) if float(warmup).is_integer() else warmup
     values["advanced_json"] = json.dumps(advanced, indent=2, default=str) if advanced else ""
@@ -384,20 +355,12 @@ def _as_widget_value(name: str, value: Any) -> Any:
     """``value`` in the type its widget holds, or _UNSAYABLE when the widget cannot show it."""
     if name in CHOICES:
         return value if value in CHOICES[name] else _UNSAYABLE
-    kind = NUMBER_TYPES.get(name)
-    if kind is None or value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _UNSAYABLE
-    if kind is int:
-        return int(value) if float(value).is_integer() else _UNSAYABLE
-    return float(value)
-
-
-def _number_text(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return f"{value:g}"
-    return str(value)
+    if name in NUMBER_FIELDS:
+        # Text as it was (a config that failed its checks is cloned as it stands, and its box shows the
+        # error), a number as the shortest text that reads back as it.
+        ok = value is None or isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        return number_text(value) if ok else _UNSAYABLE
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -443,10 +406,10 @@ def _draft_value(name: str, value: Any) -> Any:
     default = DEFAULTS[name]
     if name in _FIXED_OPTIONS:
         return value if value in _FIXED_OPTIONS[name] else _UNSAYABLE
+    if name in NUMBER_FIELDS:  # text since the boxes are text boxes; a number in an older draft
+        return _as_widget_value(name, value)
     if value is None:
         return None if default is None else _UNSAYABLE
-    if name in NUMBER_TYPES:
-        return _as_widget_value(name, value)
     if isinstance(default, bool):
         return value if isinstance(value, bool) else _UNSAYABLE
     return value if isinstance(value, str) else _UNSAYABLE

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from trainer_core import value_from_text
 from trainer_core.config import config_diff, config_from_dict, field_help, load_config, to_yaml
 from trainer_core.errors import ConfigError
 
@@ -292,3 +293,69 @@ def test_numbers_at_the_edges_of_their_ranges_are_accepted():
     )
     assert config.training.max_steps == 5 and config.data.max_seq_length == 8
     assert config.run.early_stopping_patience == 1 and config.data.max_train_samples is None
+
+
+# --------------------------------------------------------------------------------------------------
+# text from a form box or a YAML string: one rule (coercion), exact where the text is exact
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("max_train_samples", "1e3", 1000),
+        ("max_train_samples", " 5 ", 5),
+        ("max_train_samples", "5.", 5),
+        ("max_train_samples", "1_000", 1000),
+        ("max_train_samples", "-0", 0),
+        ("seed", "9007199254740993", 9007199254740993),  # past 2**53: float() would give ...992
+        ("seed", "", None),
+        ("early_stopping_patience", "   ", None),
+        ("num_train_epochs", ".5", 0.5),
+        ("num_train_epochs", "1e3", 1000.0),
+        ("learning_rate", " 2e-5 ", 2e-05),
+        ("warmup_steps", "0.06", 0.06),
+    ],
+)
+def test_box_text_reads_as_the_fields_value(field, text, value):
+    read = value_from_text(field, text)
+    assert read == value and type(read) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "words"),
+    [
+        ("max_train_samples", "1,000", "got '1,000'; write it without separators (1000)"),
+        ("max_train_samples", "0x10", "expected a whole number such as 8, got '0x10'"),
+        ("max_train_samples", ".5", "expected a whole number such as 8, got '.5'"),
+        ("max_train_samples", "none", "got 'none'"),  # in a box, "not set" is the empty box
+        ("max_train_samples", "NaN", "got 'NaN'"),
+        ("seed", "1e21", "'1e21' is too large for a whole number"),
+        ("seed", "1e999999999", "too large"),  # refused before a billion-digit integer is built
+        ("num_train_epochs", "∞", "expected a number such as 0.1 or 2e-5, got '∞'"),
+        ("num_train_epochs", "2e308", "'2e308' is too large for a number"),
+        ("num_train_epochs", "inf", "must be a finite number"),
+        ("num_train_epochs", "9007199254740993", "it would run as 9007199254740992"),
+        ("num_train_epochs", "--3", "got '--3'"),
+        ("learning_rate", "2,5e-5", "with a point for decimals (0.5)"),
+    ],
+)
+def test_box_text_that_is_no_value_names_the_field(field, text, words):
+    with pytest.raises(ConfigError) as info:
+        value_from_text(field, text)
+    assert info.value.field == field and words in info.value.message, info.value.message
+
+
+def test_a_yaml_file_follows_the_same_rule_as_a_box(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        'max_train_samples: "1e3"\nmax_eval_samples: "9007199254740993"\nnum_train_epochs: " 2 "\n'
+    )
+    config = load_config(cfg)
+    assert config.data.max_train_samples == 1000 and config.data.max_eval_samples == 9007199254740993
+    assert config.training.num_train_epochs == 2.0
+    assert "max_eval_samples: 9007199254740993" in to_yaml(config)
+    cfg.write_text('max_eval_samples: "1,000"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.field == "max_eval_samples" and "without separators" in info.value.message

@@ -206,7 +206,7 @@ def test_a_rank_dies_with_its_agent():
 
 def test_new_run_form_takes_num_processes_and_shows_the_engines_limit(csv_form):  # noqa: F811
     at = csv_form
-    at.number_input(key="new.num_processes").set_value(os.cpu_count() + 1).run()
+    at.text_input(key="new.num_processes").set_value(str(os.cpu_count() + 1)).run()
     assert f"{os.cpu_count()} cores" in texts(at.error) and button(at, "new.start").disabled
-    at.number_input(key="new.num_processes").set_value(2).run()
+    at.text_input(key="new.num_processes").set_value("2").run()
     assert not at.error and "num_processes: 2" in texts(at.code)

@@ -33,6 +33,7 @@ from trainer_core.config import (
     to_yaml,
 )
 from trainer_core.config.args import training_choices, training_field_defaults
+from trainer_core.config.coercion import value_from_text
 from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
 from trainer_core.metrics import F1_AVERAGES, METRIC_NAMES, f1_meaning, f1_positive_class, resolve_f1
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
@@ -118,4 +119,5 @@ __all__ = [
     "to_yaml",
     "training_choices",
     "training_field_defaults",
+    "value_from_text",
 ]

@@ -19,10 +19,13 @@ KEEP = "session"  # persist_state: the form survives a visit to another page
 
 
 def values() -> dict:
-    """The form's current values, by widget name (whole numbers of whole-number fields as ints)."""
-    return F.whole_numbers(
-        {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
-    )
+    """The form's current values, by widget name, as the widgets hold them (a number box's text)."""
+    return {name: st.session_state.get(K(name), default) for name, default in F.DEFAULTS.items()}
+
+
+def numbers() -> dict:
+    """The form's values with each number box's text read as its number (None where it is none)."""
+    return F.read_numbers(values())[0]
 
 
 def error_slot(slots: dict, name: str) -> None:
@@ -192,24 +195,24 @@ def render_hub_dataset(slots: dict, help_: dict) -> None:
 def render_row_limits(slots: dict, help_: dict) -> None:
     """The validation share and the row caps, whatever the source."""
     c1, c2, c3 = st.columns(3)
-    form_field(slots, help_, c1, "validation_split_ratio", number_box, "Validation share", step=0.05)
-    limits = {"step": 100, "placeholder": "all"}
-    form_field(slots, help_, c2, "max_train_samples", number_box, "Max training rows", **limits)
-    form_field(slots, help_, c3, "max_eval_samples", number_box, "Max validation rows", **limits)
+    form_field(slots, help_, c1, "validation_split_ratio", number_box, "Validation share")
+    every = {"placeholder": "all rows (leave empty)"}
+    form_field(slots, help_, c2, "max_train_samples", number_box, "Max training rows", **every)
+    form_field(slots, help_, c3, "max_eval_samples", number_box, "Max validation rows", **every)
 
 
-def number_box(label: str, step: float, **kw):
-    """A number input that sends every number typed to the server, for the engine's checks to judge.
+def number_box(label: str, **kw):
+    """A text box for a number: what it shows is the text the engine reads, or the error it gives.
 
-    No min_value / max_value: with them the browser refuses an out-of-range number itself (red box, its
-    own message) and never sends it, so the form kept the last valid value and a run started with it
-    while the box showed another. A float box even for whole-number fields: an int box still has
-    bounds (+-2**53, set by Streamlit) and parses "1e20" as 1 and "2.5" as 2, while a float box sends
-    1e20 and 2.5 for the engine to refuse by name (``values`` turns whole floats back into ints).
-    ``value=None``: an emptied box is None, which the engine asks to fill, not a silent fallback to 0.
-    ``%g`` shows the number the run gets (``%.2f`` showed 0.33 for 0.333, ``%d`` hides a fraction).
+    Not ``st.number_input``: its box is an <input type="number"> whose text the browser filters and
+    rereads on its own. Measured in headless Chromium with Streamlit 1.67 (pasted, then Enter): "0x10"
+    became 10, "12abc" 12 and "1,000" 1000 (the browser drops the characters it does not take, so "1,5"
+    is 15); "--3" and "2e308" stayed on screen while the server got None, which an optional box reads as
+    "all rows" or "off"; an int box sent None for 9007199254740993 (past 2**53) and 1 for "1e3". A text
+    box sends its text as shown, and ``form.read_numbers`` has the engine read it: a number, an empty
+    box (the field's default, said by the placeholder), or the engine's message under the box.
     """
-    return st.number_input(label, value=None, step=float(step), format="%g", **kw)
+    return st.text_input(label, **kw)
 
 
 def render_upload(label: str, name: str, help_text: str | None) -> None:
@@ -291,18 +294,18 @@ def render_hyperparameters(slots: dict, help_: dict) -> None:
         form_field(slots, help_, col, name, widget, label, help_key, **kw)
 
     c = st.columns(4)
-    field(c[0], "learning_rate", st.text_input, "Learning rate", placeholder="e.g. 2e-5")
-    field(c[1], "num_train_epochs", number_box, "Epochs", step=1.0)
-    field(c[2], "per_device_train_batch_size", number_box, "Train batch size", step=1)
-    field(c[3], "per_device_eval_batch_size", number_box, "Eval batch size", step=1)
+    field(c[0], "learning_rate", number_box, "Learning rate", placeholder="e.g. 2e-5")
+    field(c[1], "num_train_epochs", number_box, "Epochs")
+    field(c[2], "per_device_train_batch_size", number_box, "Train batch size")
+    field(c[3], "per_device_eval_batch_size", number_box, "Eval batch size")
     c = st.columns(4)
-    field(c[0], "weight_decay", number_box, "Weight decay", step=0.01)
-    field(c[1], "warmup_ratio", number_box, "Warmup ratio", "warmup_steps", step=0.05)
+    field(c[0], "weight_decay", number_box, "Weight decay")
+    field(c[1], "warmup_ratio", number_box, "Warmup ratio", "warmup_steps")
     field(c[2], "lr_scheduler_type", st.selectbox, "Scheduler", options=F.CHOICES["lr_scheduler_type"])
-    field(c[3], "gradient_accumulation_steps", number_box, "Gradient accumulation", step=1)
+    field(c[3], "gradient_accumulation_steps", number_box, "Gradient accumulation")
     c = st.columns(4)
-    field(c[0], "max_seq_length", number_box, "Max length (tokens)", step=32)
-    field(c[1], "seed", number_box, "Seed", step=1)
+    field(c[0], "max_seq_length", number_box, "Max length (tokens)")
+    field(c[1], "seed", number_box, "Seed")
     field(c[2], "fp16", st.toggle, "fp16 mixed precision")
     field(c[3], "bf16", st.toggle, "bf16 mixed precision")
     render_schedule(field)
@@ -324,12 +327,12 @@ def render_schedule(field) -> None:
         )
     ):
         field(c[2 * i], strategy, st.selectbox, f"{label} every", options=F.CHOICES[strategy])
-        field(c[2 * i + 1], steps, number_box, f"{label}: steps", step=10, disabled=v[strategy] != "steps")
+        field(c[2 * i + 1], steps, number_box, f"{label}: steps", disabled=v[strategy] != "steps")
 
 
 def render_best_model(field) -> None:
     st.markdown("**Best model and early stopping**")
-    v = values()
+    v = numbers()
     c = st.columns([2, 2, 2, 2])
     field(c[0], "load_best_model_at_end", st.toggle, "Load best model at end")
     field(
@@ -341,13 +344,13 @@ def render_best_model(field) -> None:
         disabled=not (v["load_best_model_at_end"] or v["early_stopping_patience"] is not None),
     )
     patience = "Early-stopping patience (evaluations)"
-    field(c[2], "early_stopping_patience", number_box, patience, step=1, placeholder="off")
+    field(c[2], "early_stopping_patience", number_box, patience, placeholder="off (leave empty)")
 
 
 def render_processes(field) -> None:
     """How many processes train the run (torchrun on this machine); its limits are the engine's check."""
     c = st.columns(4)
-    field(c[0], "num_processes", st.number_input, "Processes (GPUs or CPU cores)", min_value=1, step=1)
+    field(c[0], "num_processes", number_box, "Processes (GPUs or CPU cores)")
 
 
 def render_advanced(slots: dict) -> None:

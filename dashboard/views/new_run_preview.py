@@ -12,7 +12,7 @@ from dashboard import data
 from dashboard import form as F
 from dashboard.figures import label_distribution_figure
 from dashboard.tables import imbalance_warning, token_stats_text
-from dashboard.views.new_run_inputs import KEEP, K, error_slot, values
+from dashboard.views.new_run_inputs import KEEP, K, error_slot, numbers
 
 MAPPING = ("text_column", "text_pair_column", "label_column")
 NO_PAIR_LABEL = "— none (single text) —"
@@ -21,14 +21,14 @@ NO_PAIR_LABEL = "— none (single text) —"
 def render_preview(slots: dict, help_: dict, checkpoint: dict | None) -> dict | None:
     """The data as the run will see it: rows, column mapping, labels, sizes, token lengths."""
     st.subheader("3 · Preview")
-    v = values()
+    v = numbers()  # the number boxes read as numbers: the row caps, the seed, the max length
     signature = F.dataset_signature(v)
     if st.session_state.get("new._mapping_for") != signature:
         # Another dataset: forget the old column choices so the new data's own columns are guessed.
         for name in MAPPING:
             st.session_state[K(name)] = None
         st.session_state["new._mapping_for"] = signature
-        v = values()
+        v = numbers()
     args = F.data_args(v)
     auto = st.session_state.get("new._auto_mapping")
     if auto and auto[0] == signature and all(args[m] == auto[1].get(m) for m in MAPPING):
@@ -37,7 +37,10 @@ def render_preview(slots: dict, help_: dict, checkpoint: dict | None) -> dict | 
         args.update(dict.fromkeys(MAPPING))
     ckpt_name = F.model_name(v) if checkpoint and checkpoint.get("ok") else None
     with st.spinner("Reading the dataset…"):
-        preview = data.preview_dataset(args, ckpt_name, seed=int(v.get("seed") or 42))
+        # The run's seed decides the carved validation split: 42 (the default) only while the seed box
+        # holds none (its error says why); `or 42` also turned a seed of 0 into 42.
+        seed = v["seed"] if isinstance(v.get("seed"), int) else 42
+        preview = data.preview_dataset(args, ckpt_name, seed=seed)
 
     mapping = preview.get("mapping")
     if mapping and all(v.get(m) is None for m in MAPPING):

@@ -1,11 +1,17 @@
-"""Turning config values from files and forms ("2e-5", "true", "{...}") into the fields' types."""
+"""Turning config values from files and forms ("2e-5", "true", "{...}") into the fields' types.
+
+One rule for text wherever it comes from: a YAML or JSON string value, the CLI, or a box of the dashboard's
+form (``value_from_text``), so "1e3", " 5 " and "1,000" mean the same thing in each of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import decimal
 import enum
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -32,6 +38,32 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
         return _coerce_dict(name, value)
     scalar = _SCALARS.get(hint)
     return scalar(name, value) if scalar else value
+
+
+def value_from_text(name: str, text: str | None) -> Any:
+    """A config field's value from the text of a form box, by the rule a YAML file's strings follow.
+
+    Args:
+        name: the config field the box fills; its declared type decides how the text is read.
+        text: what the box holds, exactly as typed or pasted.
+    Returns:
+        None for a blank box: the field's "not set" (all rows, off), which the checks refuse as empty
+        where the field needs a value. Otherwise the value, e.g. 1000 for "1e3" in a whole-number field.
+    Raises:
+        ConfigError: naming ``name``, when the text is not a value of the field's type.
+    """
+    if text is None or not str(text).strip():
+        return None
+    # args is a leaf like this module, imported here so that coercion needs nothing at import time.
+    from trainer_core.config.args import field_types
+
+    hint = field_types()[name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        # "none" and "null" are YAML's words for not set; in a box, not set is the empty box (its
+        # placeholder says what that means), and a word typed there is a mistake to show, not "all rows".
+        members = tuple(a for a in typing.get_args(hint) if a is not type(None))
+        hint = members[0] if len(members) == 1 else hint  # (no box fills a field of several types)
+    return coerce(name, str(text), hint)
 
 
 def _coerce_union(name: str, value: Any, hint: Any) -> Any:
@@ -76,14 +108,37 @@ def _coerce_int(name: str, value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     number = None
-    if isinstance(value, float):
-        number = value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
     elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value.strip())
-    if number is not None and math.isfinite(number) and number.is_integer():
-        return int(number)
-    raise ConfigError(name, f"expected a whole number such as 8, got {value!r}")
+        number = _whole_from_text(name, value)
+    if number is None:
+        raise ConfigError(name, f"expected a whole number such as 8, got {value!r}{_separator_hint(value)}")
+    return number
+
+
+def _whole_from_text(name: str, text: str) -> int | None:
+    """The whole number ``text`` writes ("8", " 8 ", "8.0", "1e3", "1_000"), exactly, or None.
+
+    Read as a Decimal, not a float: float("9007199254740993") is 9007199254740992, so a seed or a row cap
+    past 2**53 would have run as a neighbour of the number on screen.
+    """
+    try:
+        number = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    if number.adjusted() >= _MAX_WHOLE_DIGITS:
+        # int(Decimal("1e999999999")) would build a billion-digit integer, and a 300-digit one would be
+        # printed whole in the range check's message.
+        raise ConfigError(name, f"{text!r} is too large for a whole number; enter a value such as 8")
+    return int(number)
+
+
+# No whole-number field takes more than 19 digits (the checks refuse counts past 2**63 - 1): text with
+# more than this many is refused here, before it becomes an integer.
+_MAX_WHOLE_DIGITS = 21
 
 
 def _coerce_float(name: str, value: Any) -> float:
@@ -94,12 +149,44 @@ def _coerce_float(name: str, value: Any) -> float:
         with contextlib.suppress(ValueError):
             number = float(value.strip())
     if number is None:
-        raise ConfigError(name, f"expected a number such as 0.1 or 2e-5, got {value!r}")
+        raise ConfigError(
+            name, f"expected a number such as 0.1 or 2e-5, got {value!r}{_separator_hint(value)}"
+        )
+    if isinstance(value, str) and math.isinf(number) and not _names_infinity(value):
+        raise ConfigError(name, f"{value!r} is too large for a number; enter a real value such as 0.1")
+    if isinstance(value, str) and _rounded_whole(value, number):
+        raise ConfigError(
+            name, f"{value.strip()} has no exact float (it would run as {number:.0f}); enter a smaller number"
+        )
     # NaN and infinity parse as floats ("nan", YAML's .inf, JSON's NaN) but no training value can be
     # one: Trainer would run, log NaN losses and leave a useless checkpoint.
     if not math.isfinite(number):
         raise ConfigError(name, f"must be a finite number, got {value!r}; enter a real value such as 0.1")
     return number
+
+
+def _rounded_whole(text: str, number: float) -> bool:
+    """Whether ``text`` writes out the digits of a whole number that its float ``number`` is not: past 2**53
+    floats skip integers, so "9007199254740993" epochs would run as 9007199254740992 under those digits.
+    (Written with an exponent, "1.5e300" shows no digits to contradict, and its float is what it says.)"""
+    if not math.isfinite(number) or abs(number) < 2**53 or not _DIGITS.fullmatch(text.strip()):
+        return False
+    return decimal.Decimal(text.strip().replace("_", "")) != decimal.Decimal(number)
+
+
+_DIGITS = re.compile(r"[+-]?[0-9][0-9_]*(\.0*)?")
+
+
+def _names_infinity(text: str) -> bool:
+    """Whether ``text`` is a word for infinity ("inf", "-Infinity") rather than a number past float's range."""
+    return text.strip().lstrip("+-").lower() in ("inf", "infinity")
+
+
+def _separator_hint(value: Any) -> str:
+    # "1,000" is a thousand to some readers and one to others (a decimal comma): neither is guessed.
+    if isinstance(value, str) and "," in value:
+        return "; write it without separators (1000) and with a point for decimals (0.5)"
+    return ""
 
 
 def _coerce_str(name: str, value: Any) -> str:
