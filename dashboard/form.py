@@ -250,6 +250,8 @@ def form_to_config(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
     except ValueError as exc:
         errors["advanced_json"] = str(exc)
         advanced = {}
+    if problem := _boxed_in_advanced(advanced, values):
+        errors["advanced_json"] = problem
     config.update(advanced)
     if "warmup_steps" not in advanced and _not_a_ratio(values.get("warmup_ratio")):
         # transformers reads a warmup_steps of 1 or more as a step count: 5 in the ratio box would run
@@ -259,6 +261,29 @@ def form_to_config(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
             f"{number_text(values['warmup_ratio'])}; a number of steps goes in the advanced box as warmup_steps"
         )
     return config, errors, set(advanced)
+
+
+def _boxed_in_advanced(advanced: Mapping[str, Any], values: Mapping[str, Any]) -> str | None:
+    """Why the advanced box may not set these keys, or None. A key with its own box on the form would
+    run with the advanced value while the box shows another, so it is refused; only a value its box
+    cannot show (a column the select does not list, say) and a warmup step count may go there."""
+    boxed = []
+    for key, value in advanced.items():
+        if key == "warmup_steps":
+            ratio = values.get("warmup_ratio")
+            if _not_a_ratio(value) and not ratio:
+                continue  # a step count: the ratio box is empty (or 0), so nothing on screen disagrees
+            boxed.append("warmup_steps (or empty the Warmup ratio box)" if _not_a_ratio(value) else key)
+        elif key in FORM_CONFIG_KEYS and (
+            key not in DIRECT_KEYS + tuple(STEP_BOXES) or (_as_widget_value(key, value) is not _UNSAYABLE)
+        ):
+            boxed.append(key)
+    if not boxed:
+        return None
+    return (
+        f"{', '.join(boxed)}: {'has its' if len(boxed) == 1 else 'have their'} own box on this form; set "
+        "the value there and remove it here, so that what the form shows is what runs"
+    )
 
 
 def _not_a_ratio(value: Any) -> bool:

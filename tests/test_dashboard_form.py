@@ -36,7 +36,7 @@ def test_form_values_map_to_config_fields():
         "eval_steps": " 50 ",
         "load_best_model_at_end": True,
         "metric_for_best_model": "f1",
-        "advanced_json": '{"max_grad_norm": 0.5, "learning_rate": 3e-5}',
+        "advanced_json": '{"max_grad_norm": 0.5}',
     }
     config, errors, advanced = F.form_to_config(values)
     assert errors == {}
@@ -44,8 +44,24 @@ def test_form_values_map_to_config_fields():
     assert config["dataset_name"] is None and config["train_file"] == "/data/train.csv"
     assert config["warmup_steps"] == 0.1  # a float below 1 is a warmup ratio in transformers 5
     assert config["eval_steps"] == 50 and config["metric_for_best_model"] == "f1"
-    assert config["learning_rate"] == 3e-5  # the advanced box overrides the form
-    assert advanced == {"max_grad_norm", "learning_rate"}
+    assert config["learning_rate"] == 2e-5 and config["max_grad_norm"] == 0.5
+    assert advanced == {"max_grad_norm"}
+
+
+def test_the_advanced_box_cannot_set_what_a_box_above_shows():
+    # It would run with its own value while the box above shows another: refused, naming the keys.
+    for text in (
+        '{"learning_rate": 3e-5}',
+        '{"num_train_epochs": 5, "max_grad_norm": 1}',
+        '{"train_file": "x.csv"}',
+    ):
+        _, errors, _ = F.form_to_config({**F.DEFAULTS, "advanced_json": text})
+        assert "own box on this form" in errors["advanced_json"], text
+    _, errors, _ = F.form_to_config({**F.DEFAULTS, "advanced_json": '{"learning_rate": 3e-5, "seed": 1}'})
+    assert errors["advanced_json"].startswith("learning_rate, seed: have their own box")
+    # A value its box cannot show (a scheduler missing from the select's options) may go there.
+    _, errors, _ = F.form_to_config({**F.DEFAULTS, "advanced_json": '{"lr_scheduler_type": "not-offered"}'})
+    assert "own box" not in errors.get("advanced_json", "")
 
 
 def test_bad_advanced_json_is_an_error_of_that_box():
@@ -136,9 +152,13 @@ def test_warmup_box_is_a_ratio_and_an_empty_box_stays_empty():
     # transformers would read 5 as five warmup steps while the box says a ratio: refused, not reread.
     assert "from 0 to below 1" in errors["warmup_ratio"] and "got 5;" in errors["warmup_ratio"]
     config, errors, _ = F.form_to_config(
-        {**F.DEFAULTS, "warmup_ratio": "5", "advanced_json": '{"warmup_steps": 5}'}
+        {**F.DEFAULTS, "warmup_ratio": "", "advanced_json": '{"warmup_steps": 5}'}
     )
-    assert errors == {} and config["warmup_steps"] == 5  # the advanced box says steps, and wins
+    assert errors == {} and config["warmup_steps"] == 5  # a step count goes in the advanced box
+    _, errors, _ = F.form_to_config(
+        {**F.DEFAULTS, "warmup_ratio": "0.1", "advanced_json": '{"warmup_steps": 5}'}
+    )
+    assert "empty the Warmup ratio box" in errors["advanced_json"]  # both set: the screen would disagree
     config, errors, _ = F.form_to_config({**F.DEFAULTS, "warmup_ratio": " "})
     assert errors == {} and config["warmup_steps"] is None  # not silently 0: the engine asks for a number
     with pytest.raises(ConfigError) as err:
@@ -320,17 +340,16 @@ def test_step_boxes_and_the_advanced_box_go_through_the_same_checks(new_run_form
 
     box = at.text_area(key=F.key("advanced_json"))
     for text, words in (
-        ('{"num_train_epochs": -3}', "num_train_epochs: must be greater than 0"),
-        ('{"per_device_train_batch_size": 2.5}', "per_device_train_batch_size: expected a whole number"),
-        ('{"weight_decay": NaN}', "weight_decay: must be a finite number"),
-        ('{"max_seq_length": 1e400}', "max_seq_length: expected a whole number"),
-        ('{"gradient_accumulation_steps": 100000000000000000000}', "is too large"),
-        ('{"seed": null}', "seed: is empty"),
+        ('{"num_train_epochs": 5}', "num_train_epochs: has its own box on this form"),
+        ('{"max_steps": 2.5}', "max_steps: expected a whole number"),
+        ('{"max_grad_norm": NaN}', "max_grad_norm: must be a finite number"),
+        ('{"eval_accumulation_steps": 1e400}', "eval_accumulation_steps: expected a whole number"),
+        ('{"save_total_limit": 100000000000000000000}', "is too large"),
     ):
         box.input(text).run()
         advanced = next(e.value for e in at.error if str(e.value).startswith(text.split('"')[1]))
         assert words in advanced, (text, advanced)
         assert start_disabled(at), text
-    box.input('{"max_train_samples": null, "num_train_epochs": 2}').run()  # null: all rows
+    box.input('{"max_grad_norm": 0.5, "save_total_limit": null}').run()  # null: the field's "not set"
     assert not at.error and not start_disabled(at)
-    assert "num_train_epochs: 2" in "\n".join(c.value for c in at.code)
+    assert "max_grad_norm: 0.5" in "\n".join(c.value for c in at.code)
