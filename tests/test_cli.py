@@ -30,7 +30,8 @@ def cli(*args, home: Path, check=True, timeout=300):
     )
 
 
-@pytest.mark.both_stores
+# SQLite only: the foreground CLI path is the same on PostgreSQL, where test_two_hosts drives `list`
+# against real training runs and test_launcher/test_faults cover the workers (this test costs ~90 s).
 def test_smoke_example_runs_in_the_foreground_and_records_its_metrics(runs_home):
     out = cli("run", "examples/smoke.yaml", home=runs_home)
     assert out.returncode == 0, out.stderr

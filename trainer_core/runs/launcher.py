@@ -191,6 +191,11 @@ class Launcher(QueueScheduling, RunFiles):
                 self._record_exit(run_id, attempt, code)
                 break
             except Exception:  # noqa: BLE001 - sqlite3.OperationalError (disk full) and anything else
+                if not self.run_dir(run_id).is_dir():
+                    # Its folder is gone (the run was deleted, or its whole runs folder): nothing is left
+                    # to record to, and a store inside that folder can never open again.
+                    logger.warning("run %s ended after its folder was removed; not recorded", run_id)
+                    return
                 logger.warning("recording how run %s ended failed; retrying", run_id, exc_info=True)
                 time.sleep(delay)
                 delay = min(delay * 2, SUPERVISOR_RETRY_MAX_S)
