@@ -6,7 +6,7 @@ from __future__ import annotations
 # `make setup` installs the project (editable) into the venv.
 import streamlit as st
 
-from dashboard import stale_fragments, state
+from dashboard import memory, stale_fragments, state
 from dashboard.sidebar import render_engine_status
 from dashboard.store_problem import render_store_problem
 
@@ -30,3 +30,5 @@ state.show_flash()
 # A damaged store or an unusable runs folder: say what to do instead of failing on every page.
 if not render_store_problem():
     page.run()
+# The imports a page made are long-lived: keep them out of the collection Streamlit runs after each run.
+memory.freeze_new_imports()

@@ -173,3 +173,21 @@ def test_a_refresh_with_no_new_data_sends_no_chart(tmp_path):
             browser.close()
         finally:
             server.stop()
+
+
+def test_imports_are_frozen_out_of_the_collection_after_each_run():
+    import gc
+    import sys
+    import types
+
+    from dashboard import memory
+
+    memory.freeze_new_imports()
+    assert not memory.freeze_new_imports()  # nothing new imported: a no-op
+    frozen = gc.get_freeze_count()
+    sys.modules["_trainer_core_test_module"] = types.ModuleType("_trainer_core_test_module")
+    try:
+        assert memory.freeze_new_imports() and gc.get_freeze_count() >= frozen
+    finally:
+        del sys.modules["_trainer_core_test_module"]
+        gc.unfreeze()
