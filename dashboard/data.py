@@ -161,7 +161,7 @@ def engine_status() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
+@st.cache_data(show_spinner=False, max_entries=128)  # see live_data._series: one curve per entry
 def _series(loc, version: tuple, key: str, max_points: int) -> pd.DataFrame:
     return _launcher_for(*loc).store.get_series(version[0], key, max_points=max_points)
 
@@ -211,7 +211,7 @@ def last_metrics(run: dict[str, Any]) -> dict[str, Any]:
     return _last_metrics(location(), version(run))
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@st.cache_data(show_spinner=False, max_entries=64)  # Compare: one frame of every shown run per entry
 def _metrics(loc, versions: tuple[tuple, ...], key: str, max_points: int) -> pd.DataFrame:
     return _launcher_for(*loc).store.get_metrics([v[0] for v in versions], [key], max_points=max_points)
 

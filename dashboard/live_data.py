@@ -63,7 +63,10 @@ def run(run_id: str, version: dict[str, Any]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
+# Only the newest mark of a series is ever read again, and each entry holds up to MAX_POINTS rows: a
+# few per chart and session is enough. 2048 entries let a live page's server grow by ~40 MB in 10 min
+# (soak, a run logging every 5 steps) as every new point added one more copy of the curve.
+@st.cache_data(show_spinner=False, max_entries=128)
 def _series(loc, run_id: str, key: str, mark: tuple, max_points: int) -> pd.DataFrame:
     return get_launcher().store.get_series(run_id, key, max_points=max_points)
 

@@ -120,6 +120,50 @@ def kill_group(pid: int, sig: int) -> None:
         os.killpg(os.getpgid(pid), sig)
 
 
+def require_chromium() -> str:
+    """Debian's Chromium, or a failure that says how to get it (a skip would let CI pass without it)."""
+    import pytest
+
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Run `make browser`.")
+    return str(CHROMIUM)
+
+
+@contextlib.contextmanager
+def chromium_browser(expect_timeout_ms: int = 20_000):
+    """Headless Chromium for one test or module; every expect() waits ``expect_timeout_ms`` (on 2 busy
+    cores a rerun plus Plotly's first draw can pass 5 s)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = require_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            expect.set_options(timeout=expect_timeout_ms)
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def serving(home: Path, log: Path):
+    """The dashboard on a free port over ``home``, and a Launcher on its store; at the end the runs'
+    workers (which live in sessions of their own, by design) are stopped and killed, then the server."""
+    from trainer_core.runs.launcher import Launcher
+    from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED
+
+    server = DashboardServer(home, log).start()
+    launcher = Launcher(home)
+    try:
+        yield server, launcher
+    finally:
+        for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
+            if run["pid"] or run["status"] == QUEUED:  # a populated row without a worker is left as is
+                launcher.stop(run["id"], force=True)
+        kill_workers(launcher)
+        server.stop()
+
+
 def kill_workers(launcher: Any) -> list[str]:
     """Kill every worker the runs of ``launcher``'s store still have; returns the run ids killed.
 

@@ -16,28 +16,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from streamlit.testing.v1 import AppTest
 
 from dashboard import drafts
 from dashboard import form as F
 from tests.e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     VIEWPORT,
-    DashboardServer,
     Screenshots,
     assert_no_error,
     choose,
+    chromium_browser,
     fill,
-    kill_workers,
+    serving,
     settle,
 )
 from tests.test_dashboard_app import APP, TIMEOUT, button, follow, populate, texts
 from tests.test_e2e import evidence
-from trainer_core import Launcher
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, RUNNING, STOPPED
+from trainer_core.tracking.status import COMPLETED, RUNNING, STOPPED
 
 ARTIFACTS = REPO / "test-artifacts" / "drafts"
 REVIEWS = pd.DataFrame(
@@ -240,37 +237,17 @@ class SlowLink:
 
 
 @pytest.fixture
-def chromium() -> str:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Run `make browser`.")
-    return str(CHROMIUM)
-
-
-@pytest.fixture
-def browser(chromium):
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            expect.set_options(timeout=30_000)
-            yield instance
-        finally:
-            instance.close()
+def browser():
+    with chromium_browser(expect_timeout_ms=30_000) as instance:
+        yield instance
 
 
 @pytest.fixture
 def server(tmp_path):
     home = tmp_path / "runs"
     ids = populate(home)
-    server = DashboardServer(home, ARTIFACTS / "streamlit.log").start()
-    launcher = Launcher(home)
-    try:
+    with serving(home, ARTIFACTS / "streamlit.log") as (server, _):
         yield server, ids
-    finally:
-        for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
-            if run["pid"]:
-                launcher.stop(run["id"], force=True)
-        kill_workers(launcher)
-        server.stop()
 
 
 def open_tab(browser) -> Page:

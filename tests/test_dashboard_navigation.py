@@ -12,27 +12,25 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from dashboard import stale_fragments, state
 from tests.e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     VIEWPORT,
     DashboardServer,
     Screenshots,
     assert_no_error,
     choose,
+    chromium_browser,
     fill,
-    kill_workers,
+    serving,
     settle,
 )
 from tests.test_dashboard_app import follow, open_page, populate, texts
 from tests.test_dashboard_drafts import SlowLink
 from tests.test_e2e import evidence
-from trainer_core import Launcher
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
 
 ARTIFACTS = REPO / "test-artifacts" / "navigation"
 DELAY_S = 6.0  # longer than the sidebar's 5 s timer: it is sure to fire while the browser lags behind
@@ -135,15 +133,8 @@ def test_a_bookmarked_comparison_opens_as_it_was_and_says_which_runs_are_gone(ow
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Run `make browser`.")
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            expect.set_options(timeout=30_000)
-            yield instance
-        finally:
-            instance.close()
+    with chromium_browser(expect_timeout_ms=30_000) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -151,16 +142,8 @@ def server(tmp_path_factory):
     """One dashboard for the module's browser tests (each starts its own tab, its own session)."""
     home = tmp_path_factory.mktemp("navigation") / "runs"
     ids = populate(home)
-    server = DashboardServer(home, ARTIFACTS / "streamlit.log").start()
-    launcher = Launcher(home)
-    try:
+    with serving(home, ARTIFACTS / "streamlit.log") as (server, _):
         yield server, ids
-    finally:
-        for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
-            if run["pid"]:
-                launcher.stop(run["id"], force=True)
-        kill_workers(launcher)
-        server.stop()
 
 
 def open_tab(browser, server: DashboardServer, path: str, heading: str) -> tuple[Page, SlowLink]:

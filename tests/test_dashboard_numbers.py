@@ -13,24 +13,20 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     VIEWPORT,
-    DashboardServer,
     Screenshots,
     assert_no_error,
     choose,
-    kill_workers,
+    chromium_browser,
     nav,
+    serving,
     settle,
     wait_until,
 )
-from trainer_core import Launcher
-from trainer_core.tracking.status import ACTIVE_STATUSES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -55,38 +51,17 @@ ROW_TEXTS = [
 
 
 @pytest.fixture
-def chromium() -> str:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: this browser test needs Debian's Chromium. Run `make browser`.")
-    return str(CHROMIUM)
-
-
-@pytest.fixture
 def dashboard(tmp_path):
-    home = tmp_path / "runs"
-    server = DashboardServer(home, ARTIFACTS / "streamlit.log").start()
-    launcher = Launcher(home)
-    try:
-        yield server, launcher
-    finally:
-        # The test starts one short run; its worker lives in its own session and must be ended here.
-        for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
-            launcher.stop(run["id"], force=True)
-        kill_workers(launcher)
-        server.stop()
+    with serving(tmp_path / "runs", ARTIFACTS / "streamlit.log") as both:
+        yield both
 
 
 @pytest.fixture
-def page(chromium):
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport=VIEWPORT)
-            tab.set_default_timeout(30_000)
-            expect.set_options(timeout=20_000)  # a rerun on 2 busy cores can pass 5 s
-            yield tab
-        finally:
-            browser.close()
+def page():
+    with chromium_browser() as browser:
+        tab = browser.new_page(viewport=VIEWPORT)
+        tab.set_default_timeout(30_000)
+        yield tab
 
 
 def paste(page: Page, label: str, text: str) -> None:

@@ -12,11 +12,9 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.e2e_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     VIEWPORT,
     DashboardServer,
@@ -24,14 +22,14 @@ from tests.e2e_helpers import (
     assert_no_error,
     chart,
     choose,
+    chromium_browser,
     fill,
-    kill_workers,
     legend,
     nav,
+    serving,
     settle,
     wait_until,
 )
-from trainer_core import Launcher
 from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, RUNNING, STOPPED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -57,43 +55,18 @@ PROGRESS = re.compile(r"(\w+) · step (\d+) / (\d+)")
 
 
 @pytest.fixture
-def chromium() -> str:
-    """Debian's Chromium, or a failure that says how to get it (a skip would let CI pass without it)."""
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the end-to-end test needs Debian's Chromium. Run `make browser`."
-        )
-    return str(CHROMIUM)
-
-
-@pytest.fixture
 def dashboard(tmp_path):
     """The dashboard on a free port over a fresh runs folder, and a Launcher on the same store."""
-    home = tmp_path / "runs"
-    server = DashboardServer(home, ARTIFACTS / "streamlit.log").start()
-    launcher = Launcher(home)
-    try:
-        yield server, launcher
-    finally:
-        # Workers run in their own sessions and outlive the server by design: end them first.
-        for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
-            launcher.stop(run["id"], force=True)
-        kill_workers(launcher)
-        server.stop()
+    with serving(tmp_path / "runs", ARTIFACTS / "streamlit.log") as both:
+        yield both
 
 
 @pytest.fixture
-def page(chromium):
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport=VIEWPORT)
-            tab.set_default_timeout(30_000)
-            # Every expect() waits this long: on 2 busy cores a rerun plus Plotly's first draw can pass 5 s.
-            expect.set_options(timeout=20_000)
-            yield tab
-        finally:
-            browser.close()
+def page():
+    with chromium_browser() as browser:
+        tab = browser.new_page(viewport=VIEWPORT)
+        tab.set_default_timeout(30_000)
+        yield tab
 
 
 @contextmanager
