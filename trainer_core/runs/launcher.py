@@ -175,10 +175,13 @@ class Launcher(QueueScheduling, RunFiles):
         # row keeps the newer owner's pid.
         self.store.record_worker(run_id, attempt, proc.pid, socket.gethostname())
         threading.Thread(
-            target=self._supervise, args=(run_id, proc, attempt), daemon=True, name=f"supervise-{run_id}"
+            target=self._supervise,
+            args=(run_id, proc, attempt, run_dir),
+            daemon=True,
+            name=f"supervise-{run_id}",
         ).start()
 
-    def _supervise(self, run_id: str, proc: subprocess.Popen, attempt: int) -> None:
+    def _supervise(self, run_id: str, proc: subprocess.Popen, attempt: int, run_dir: Path) -> None:
         code = proc.wait()
         with self._lock:
             if self._procs.get(run_id) is proc:
@@ -191,7 +194,7 @@ class Launcher(QueueScheduling, RunFiles):
                 self._record_exit(run_id, attempt, code)
                 break
             except Exception:  # noqa: BLE001 - sqlite3.OperationalError (disk full) and anything else
-                if not self.run_dir(run_id).is_dir():
+                if not run_dir.is_dir():  # (the path known at spawn: the store may be what failed)
                     # Its folder is gone (the run was deleted, or its whole runs folder): nothing is left
                     # to record to, and a store inside that folder can never open again.
                     logger.warning("run %s ended after its folder was removed; not recorded", run_id)
