@@ -110,7 +110,7 @@ def run_in(url: str) -> str | None:
     return match[1] if match else None
 
 
-def test_dashboard_end_to_end(chromium, dashboard, page, record_property, request):
+def test_dashboard_end_to_end(dashboard, page, record_property, request):
     server, launcher = dashboard
     store = launcher.store
     shots = Screenshots(ARTIFACTS)
@@ -276,7 +276,7 @@ def form_column(page: Page, label: str):
     return page.locator('[data-testid="stColumn"]').filter(has=page.get_by_label(label, exact=True))
 
 
-def test_form_numbers_and_guessed_columns(chromium, dashboard, page, tmp_path):
+def test_form_numbers_and_guessed_columns(dashboard, page, tmp_path):
     """Out-of-range numbers reach the engine's checks (the browser clamps nothing), and a CSV whose
     column names say nothing gets its text and label columns from their values."""
     server, launcher = dashboard
