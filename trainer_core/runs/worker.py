@@ -308,7 +308,8 @@ class _SignalFlag:
 def _report_signals(store: MetricsStore, run_id: str, flag: _SignalFlag, done: threading.Event) -> None:
     # Writes the signal's event from this thread, on its own connection, outside any other transaction.
     while not flag.is_set():
-        if done.wait(0.2):
+        # A signal that arrives just before the run ends is still reported: the worker joins this thread.
+        if done.wait(0.2) and not flag.is_set():
             return
     try:
         store.add_event(
@@ -344,12 +345,13 @@ def run_worker(
         print(f"run {run_id} attempt {attempt} is no longer queued; not starting", file=sys.stderr)
         return 0
     done = threading.Event()
+    reporter = None
     if main:
-        for target, args in (
-            (_heartbeat_loop, (store, run_id, done)),
-            (_report_signals, (store, run_id, stop_flag, done)),
-        ):
-            threading.Thread(target=target, args=args, daemon=True).start()
+        threading.Thread(target=_heartbeat_loop, args=(store, run_id, done), daemon=True).start()
+        reporter = threading.Thread(
+            target=_report_signals, args=(store, run_id, stop_flag, done), daemon=True
+        )
+        reporter.start()
     config, fields, code = None, {}, 0
     try:
         config = load_config(folder.config_file)
@@ -387,6 +389,7 @@ def run_worker(
         return code
     if not main:
         return code
+    reporter.join(timeout=10)  # the signal's event goes in before the outcome
     code = record_outcome(store, folder, run_id, attempt, status, code, fields)
     start_successors(store_url, run_dir)
     return code
