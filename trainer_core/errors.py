@@ -32,6 +32,14 @@ class RunNotFoundError(KeyError):
         return f"no run with id {self.run_id!r}"
 
 
+class SweepNotFoundError(RunNotFoundError):
+    """No sweep with this id exists in the store (a RunNotFoundError, so callers that report a missing
+    run report a missing sweep the same way)."""
+
+    def __str__(self) -> str:
+        return f"no sweep with id {self.run_id!r}"
+
+
 class RunStateError(RuntimeError):
     """The action is not possible in the run's current state (e.g. resuming a running run)."""
 

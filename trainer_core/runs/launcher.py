@@ -26,7 +26,16 @@ from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.runs.queue import QueueScheduling
 from trainer_core.runs.run_files import RunFiles
 from trainer_core.tracking.queue_rows import is_waiting
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, QUEUED, STOPPED, run_progress
+from trainer_core.tracking.status import (
+    ACTIVE_STATUSES,
+    COMPLETED,
+    FAILED,
+    PRUNED,
+    QUEUED,
+    RESUMABLE_STATUSES,
+    STOPPED,
+    run_progress,
+)
 from trainer_core.tracking.store import new_run_id
 
 # A worker beats every few seconds even while loading data or evaluating; a minute of silence means
@@ -76,6 +85,7 @@ class Launcher(QueueScheduling, RunFiles):
         priority: int = 0,
         num_gpus: int | None = None,
         queue: bool = True,
+        trial: tuple[str, int] | None = None,
     ) -> str:
         """Validate a config, record the run and queue it; returns at once with the run id.
 
@@ -89,6 +99,7 @@ class Launcher(QueueScheduling, RunFiles):
             num_gpus: GPUs the run asks for (default: 1 on a GPU machine, 0 on a CPU-only one).
             queue: False starts the run at once even if its devices are busy (all at once, as before
                 the queue).
+            trial: (sweep id, trial number) when the run is a sweep's trial (see ``sweeps/``).
         Raises:
             ConfigError: the config, checkpoint, data or ``num_gpus`` is unusable; nothing was started
                 or recorded.
@@ -99,15 +110,7 @@ class Launcher(QueueScheduling, RunFiles):
             num_gpus = config.run.num_processes  # one process per GPU
         num_gpus = self.run_queue.inventory.check_request(num_gpus)
         if preflight:
-            from trainer_core.runs.preflight import preflight as check
-
-            mapping = check(config)["data"].get("mapping") or {}
-            # Columns left empty are saved as the data preparation resolved them, so the saved config
-            # (and Compare's diff of it) says which columns the run used, and a replay uses the same.
-            used = {
-                f: mapping[f] for f in ("text_column", "text_pair_column", "label_column") if f in mapping
-            }
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **used))
+            config = self.preflighted(config)
         run_id = new_run_id()
         run_dir = self.home / run_id
         run_dir.mkdir(parents=True)
@@ -119,6 +122,7 @@ class Launcher(QueueScheduling, RunFiles):
             run_dir=str(run_dir),
             run_id=run_id,
             queue={"priority": priority, "num_gpus": num_gpus},
+            trial=trial,
         )
         save_annotations(self.store, run_id, RunFolder(run_dir))
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
@@ -127,6 +131,17 @@ class Launcher(QueueScheduling, RunFiles):
         else:
             self.run_queue.start_now(run_id, self._spawn_claimed)
         return run_id
+
+    def preflighted(self, config: RunConfig) -> RunConfig:
+        """``config`` once its checkpoint and data load and its columns exist, with the columns it left
+        empty filled in. Raises ConfigError."""
+        from trainer_core.runs.preflight import preflight as check
+
+        mapping = check(config)["data"].get("mapping") or {}
+        # Columns left empty are saved as the data preparation resolved them, so the saved config
+        # (and Compare's diff of it) says which columns the run used, and a replay uses the same.
+        used = {f: mapping[f] for f in ("text_column", "text_pair_column", "label_column") if f in mapping}
+        return dataclasses.replace(config, data=dataclasses.replace(config.data, **used))
 
     def worker_command(
         self,
@@ -203,6 +218,7 @@ class Launcher(QueueScheduling, RunFiles):
                 time.sleep(delay)
                 delay = min(delay * 2, SUPERVISOR_RETRY_MAX_S)
         self._start_queued_quietly()  # its slot is free (the worker usually started the next already)
+        self.advance_sweeps()  # and a sweep's trial that died unseen asks for its successor
 
     def _record_exit(self, run_id: str, attempt: int, code: int) -> None:
         if not self.store.has_run(run_id):
@@ -277,7 +293,20 @@ class Launcher(QueueScheduling, RunFiles):
             if recorded and status == FAILED:
                 failed.append(run["id"])
         self._start_queued_quietly()
+        self.advance_sweeps()
         return failed
+
+    def advance_sweeps(self, sweep_id: str | None = None, wait_s: float = 0.0) -> None:
+        """Tell the study of ``sweep_id`` (default: every running sweep that needs it) how its ended trials
+        went and launch its next ones; a failure is logged, never raised (the next reconcile retries)."""
+        # A sweep asks for its next trial when one ends (sweeps/driver.py): whoever sees a trial end does
+        # it, so that no daemon has to. Imported here: the sweeps layer sits on top of this one.
+        from trainer_core.sweeps.driver import advance_sweeps
+
+        try:
+            advance_sweeps(self, sweep_id, wait_s=wait_s)
+        except Exception:  # noqa: BLE001 - the next reconcile tries again; the run's outcome is recorded
+            logger.warning("could not advance the sweeps", exc_info=True)
 
     def wait(self, run_id: str, timeout: float | None = None, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the run reaches a final status (or ``timeout``); returns the run."""
@@ -351,6 +380,8 @@ class Launcher(QueueScheduling, RunFiles):
             raise RunStateError(f"run {run_id} is {run['status']}; stop it before resuming")
         if run["status"] == COMPLETED:
             raise RunStateError(f"run {run_id} already completed; clone it to train further")
+        if run["status"] == PRUNED:
+            raise RunStateError(f"run {run_id} is a sweep trial its pruner ended early; clone it to train it")
         checkpoint, skipped = self.folder(run_id).latest_checkpoint()
         skipped = [{"name": path.name, "problem": problem} for path, problem in skipped]
         saved_before = self.store.has_event(run_id, CHECKPOINT_EVENT)
@@ -397,7 +428,7 @@ class Launcher(QueueScheduling, RunFiles):
         step = plan["step"]
         attempt = self.store.claim_attempt(
             run_id,
-            from_statuses=(STOPPED, FAILED),
+            from_statuses=RESUMABLE_STATUSES,
             stop_requested=0,
             error=None,
             traceback=None,

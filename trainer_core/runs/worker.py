@@ -29,7 +29,7 @@ from trainer_core.errors import ConfigError
 from trainer_core.runs import distributed
 from trainer_core.runs.folder import RunFolder
 from trainer_core.runs.resources import ResourceSampler, record_sample
-from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.tracking.status import COMPLETED, FAILED, PRUNED, RUNNING, STOPPED
 from trainer_core.tracking.store import MetricsStore
 
 logger = logging.getLogger("trainer_core.runs.worker")
@@ -44,6 +44,7 @@ EXIT_NO_SPACE = errno.ENOSPC
 class TrainOutcome:
     stopped: bool
     summary: dict[str, Any]
+    pruned: bool = False  # a sweep's trial its pruner ended (stopped is True too)
 
 
 def train(
@@ -63,6 +64,7 @@ def train(
 
     from trainer_core.metrics import majority_baseline
     from trainer_core.runs.callback import StoreCallback
+    from trainer_core.sweeps.pruning import trial_pruning_callback
 
     folder = RunFolder(run_dir)
     training_args = dataclasses.replace(
@@ -74,12 +76,15 @@ def train(
     set_seed(training_args.seed)
     tokenizer, data, model = _load_data_and_model(config, store, run_id, training_args.seed)
     callback = StoreCallback(store, run_id, stop_event=stop_event)
-    trainer = _build_trainer(config, training_args, model, tokenizer, data, callback)
+    pruning = trial_pruning_callback(store, run_id, config)  # None unless the run is a sweep's trial
+    trainer = _build_trainer(config, training_args, model, tokenizer, data, callback, pruning)
     wanted = stop_event is not None and stop_event.is_set()
     if distributed.any_rank(wanted or (distributed.is_main_process() and store.stop_requested(run_id))):
         return TrainOutcome(stopped=True, summary={"stopped_before_training": True})
 
     train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    if pruning is not None and pruning.pruned:
+        return TrainOutcome(stopped=True, pruned=True, summary={"pruned": pruning.pruned})
     if callback.stopped_by_request and trainer.state.global_step < trainer.state.max_steps:
         return TrainOutcome(stopped=True, summary={"stopped_at_step": trainer.state.global_step})
     # Collective under torchrun (each call writes on rank 0 only), so every rank makes them.
@@ -137,12 +142,12 @@ def _load_data_and_model(config: RunConfig, store: MetricsStore, run_id: str, se
     return tokenizer, data, model
 
 
-def _build_trainer(config: RunConfig, training_args, model, tokenizer, data, callback):
+def _build_trainer(config: RunConfig, training_args, model, tokenizer, data, callback, pruning=None):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
     from trainer_core.metrics import build_compute_metrics
 
-    callbacks: list = [callback]
+    callbacks: list = [callback] + ([pruning] if pruning is not None else [])
     if config.run.early_stopping_patience is not None:
         callbacks.append(
             EarlyStoppingCallback(
@@ -370,7 +375,14 @@ def run_worker(
         outcome = train(
             config, store, run_id, run_dir, resume_from_checkpoint=resume_from, stop_event=stop_flag
         )
-        status, fields["summary"] = (STOPPED if outcome.stopped else COMPLETED), outcome.summary
+        status = PRUNED if outcome.pruned else STOPPED if outcome.stopped else COMPLETED
+        fields["summary"] = outcome.summary
+        if outcome.pruned and main:
+            pruned = outcome.summary["pruned"]
+            scores = ", ".join(f"{k} {v:.4g}" for k, v in pruned.items() if k.startswith("eval_"))
+            store.add_event(
+                run_id, "pruned", f"the sweep's pruner ended it at step {pruned['step']} ({scores})"
+            )
     except ConfigError as exc:
         status, code = FAILED, 2
         fields.update(error=str(exc), traceback=traceback.format_exc())
@@ -391,17 +403,33 @@ def run_worker(
         return code
     reporter.join(timeout=10)  # the signal's event goes in before the outcome
     code = record_outcome(store, folder, run_id, attempt, status, code, fields)
-    start_successors(store_url, run_dir)
+    start_successors(store_url, run_dir, sweep_id=_sweep_of(store, run_id))
     return code
 
 
-def start_successors(store_url: str, run_dir: str) -> None:
-    """Start the queued runs that fit now that this run's slot is free: no daemon has to."""
+def _sweep_of(store: MetricsStore, run_id: str) -> str | None:
+    try:
+        return store.get_run(run_id).get("sweep_id")
+    except Exception:  # noqa: BLE001 - deleted meanwhile, or the store refuses reads: nothing to advance
+        return None
+
+
+# How long a trial's worker waits for another process advancing its sweep (two trials ending together):
+# the other may have read the trials before this one's outcome, so this one tells it after.
+SWEEP_WAIT_S = 60.0
+
+
+def start_successors(store_url: str, run_dir: str, sweep_id: str | None = None) -> None:
+    """Start the queued runs that fit now that this run's slot is free, and for a sweep's trial, tell
+    the study and launch the sweep's next trials: no daemon has to."""
     from trainer_core.runs.launcher import Launcher  # the launcher imports this module
 
     try:
         # Runs live in <home>/<run id>; the inventory comes from the launcher's environment variables.
-        Launcher(home=Path(run_dir).parent, store_url=store_url).start_queued()
+        launcher = Launcher(home=Path(run_dir).parent, store_url=store_url)
+        if sweep_id is not None:
+            launcher.advance_sweeps(sweep_id, wait_s=SWEEP_WAIT_S)
+        launcher.start_queued()
     except Exception:  # noqa: BLE001 - the next reconcile starts them; this run's outcome is recorded
         logger.warning("could not start the next queued runs", exc_info=True)
 

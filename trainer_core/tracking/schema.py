@@ -115,10 +115,45 @@ def _v3_run_queue(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, host)")
 
 
+def _v4_sweeps(conn: sqlite3.Connection) -> None:
+    """Version 4: sweeps (see ``sweeps/``) and which trial of which sweep a run is.
+
+    A sweep's Optuna study lives in Optuna's own tables in the same database (``studies``, ``trials``,
+    ``trial_params``, ... and ``version_info``/``alembic_version``: none of them is a name used here);
+    this row holds what Optuna does not keep: the spec (base config, space, budget), the sweep's status,
+    and a lease (``lock_token``, ``lock_until``) that makes one process at a time tell the study and
+    ask it for trials. ``runs.sweep_id`` and ``runs.trial_number`` link a trial's run to its sweep.
+    """
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    study_name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    parallel INTEGER NOT NULL,
+    n_trials INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    host TEXT,
+    lock_token TEXT,
+    lock_until REAL
+)"""
+    )
+    conn.execute("ALTER TABLE runs ADD COLUMN sweep_id TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN trial_number INTEGER")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id, trial_number)")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1. Each runs inside a transaction that the caller
 # commits: use conn.execute (executescript would commit on its own half way), and only DDL that both
 # dialects accept once postgres.ddl has swapped the types (ADD COLUMN, CREATE TABLE/INDEX IF NOT EXISTS).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_baseline, _v2_run_notes, _v3_run_queue)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1_baseline,
+    _v2_run_notes,
+    _v3_run_queue,
+    _v4_sweeps,
+)
 
 # PRAGMA quick_check reads every page: 298 ms for a 115 MB store of 1M points (measured, warm cache),
 # against 0.3 ms for the rest of the open; too slow for every open by every worker, CLI command and

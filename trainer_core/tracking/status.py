@@ -12,7 +12,12 @@ from typing import Any
 
 
 class RunStatus(enum.StrEnum):
-    """The life of a run: queued -> running -> (stopping ->) stopped | completed | failed."""
+    """The life of a run: queued -> running -> (stopping ->) stopped | completed | failed | pruned.
+
+    Pruned: a sweep's trial that its pruner ended early for scoring worse than the other trials at the
+    same epoch (see ``sweeps/``); it left through the stop path, but no person stopped it and nothing
+    went wrong, and it is not resumed: the sweep spends its time on other trials instead.
+    """
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -20,6 +25,7 @@ class RunStatus(enum.StrEnum):
     STOPPED = "stopped"
     COMPLETED = "completed"
     FAILED = "failed"
+    PRUNED = "pruned"
 
     @property
     def active(self) -> bool:
@@ -27,9 +33,12 @@ class RunStatus(enum.StrEnum):
         return self in ACTIVE_STATUSES
 
 
-QUEUED, RUNNING, STOPPING, STOPPED, COMPLETED, FAILED = RunStatus
+QUEUED, RUNNING, STOPPING, STOPPED, COMPLETED, FAILED, PRUNED = RunStatus
 ACTIVE_STATUSES = (QUEUED, RUNNING, STOPPING)
-FINAL_STATUSES = (STOPPED, COMPLETED, FAILED)
+FINAL_STATUSES = (STOPPED, COMPLETED, FAILED, PRUNED)
+# What Launcher.resume continues: a completed run is cloned to train further, a pruned trial is not
+# worth more time.
+RESUMABLE_STATUSES = (STOPPED, FAILED)
 ALL_STATUSES = tuple(RunStatus)
 
 # Metric keys where lower is better; everything else recorded at eval time is "higher is better".

@@ -30,6 +30,7 @@ from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, rollup_r
 from trainer_core.tracking.schema import QUICK_CHECK_MAX_BYTES
 from trainer_core.tracking.series import SeriesQueries
 from trainer_core.tracking.status import ACTIVE_STATUSES, QUEUED, RUNNING, STOPPING
+from trainer_core.tracking.sweep_rows import SweepQueries
 from trainer_core.tracking.versions import VersionQueries
 
 # Set once at creation; everything else in a run's row may be updated.
@@ -41,7 +42,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries):
+class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries, SweepQueries):
     """Runs, metric points and events, in a database named by URL.
 
     Opening checks the database (for a SQLite file, see ``tracking/schema.py``) and migrates its schema
@@ -163,11 +164,13 @@ class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries):
         status: str = QUEUED,
         created_at: float | None = None,
         queue: Mapping[str, int] | None = None,
+        trial: tuple[str, int] | None = None,
     ) -> str:
         """Insert a new run and return its id (``created_at``: now, unless restoring an older run).
 
         ``queue`` (``{"priority": p, "num_gpus": n}``) puts the run at the back of this host's queue
-        in the same transaction, so no scheduler ever sees it half-made.
+        in the same transaction, so no scheduler ever sees it half-made. ``trial`` (sweep id, trial
+        number) makes it a sweep's trial from its first moment, before its worker reads its row.
         """
         run_id = run_id or new_run_id()
         created_at = time.time() if created_at is None else created_at
@@ -179,6 +182,10 @@ class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries):
             columns += ", priority, num_gpus, queue_seq"
             values += f", ?, ?, {NEXT_QUEUE_SEQ}"
             params += [int(queue.get("priority") or 0), queue.get("num_gpus")]
+        if trial is not None:
+            columns += ", sweep_id, trial_number"
+            values += ", ?, ?"
+            params += [trial[0], int(trial[1])]
         with self._write() as conn:
             conn.execute(f"INSERT INTO runs ({columns}) VALUES ({values})", params)
         return run_id

@@ -1,0 +1,498 @@
+"""A sweep's spec: the base run config, the search space, the budget, the objective, sampler and pruner.
+
+Read from YAML (``trainer_core sweep sweep.yaml``), the dashboard's New sweep form or a dict, and checked
+before anything starts. Every bound and choice of the space is checked by the run config's own rules
+(``config_from_dict`` on the base config with that value in place), so a bad bound gets the very message
+a bad hyperparameter gets, with the field named; the rules that belong to a sweep (a space to search, bounds
+in order, a grid that fits the budget, an objective the runs report) are written here once.
+
+A spec file::
+
+    name: lr and batch size             # optional
+    base_config: smoke.yaml             # or `base:` with the run config's fields inline
+    space:
+      learning_rate: {distribution: log_uniform, low: 1e-5, high: 1e-3}
+      per_device_train_batch_size: {distribution: choice, values: [8, 16]}
+    n_trials: 8
+    parallel: 2
+    objective: eval_f1                  # direction follows: loss minimises, the rest maximise
+    sampler: tpe                        # tpe | random | grid
+    pruner: median                      # none | median | successive_halving
+    pruner_startup_trials: 2            # (median) completed trials before any is pruned
+    enqueue_trials: [{learning_rate: 2e-5, per_device_train_batch_size: 8}]   # tried first
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainer_core.config import REPORTED_METRICS, RunConfig, config_from_dict
+from trainer_core.config.args import field_types
+from trainer_core.config.coercion import coerce
+from trainer_core.errors import ConfigError
+from trainer_core.tracking.status import lower_is_better
+
+DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("none", "median", "successive_halving")
+DIRECTIONS = ("maximize", "minimize")
+DEFAULT_OBJECTIVE = "eval_f1"
+# Every objective a run reports per evaluation: Trainer's eval_ prefix on what compute_metrics returns.
+OBJECTIVES = tuple(f"eval_{name}" for name in REPORTED_METRICS)
+_SPEC_KEYS = (
+    "name",
+    "base",
+    "base_config",
+    "space",
+    "n_trials",
+    "parallel",
+    "objective",
+    "direction",
+    "sampler",
+    "pruner",
+    "seed",
+    "enqueue_trials",
+    "pruner_startup_trials",
+)
+# Median pruning prunes nothing before this many trials completed: a median of one trial is noise.
+DEFAULT_PRUNER_STARTUP_TRIALS = 2
+# Fields a trial may not change, and why: trials are compared with each other, so they train on the same
+# checkpoint and data, score the same way, and are evaluated at the same points (the pruner compares
+# them evaluation by evaluation); where a run writes and what devices it gets are the launcher's.
+_SAME_FOR_ALL = {
+    **dict.fromkeys(
+        ("model_name_or_path", "tokenizer_name", "revision", "cache_dir", "trust_remote_code"),
+        "the trials must fine-tune the same checkpoint to be compared; set it in the base config "
+        "(one sweep per checkpoint)",
+    ),
+    **dict.fromkeys(
+        (
+            "dataset_name",
+            "dataset_config_name",
+            "train_file",
+            "validation_file",
+            "train_split",
+            "validation_split",
+            "text_column",
+            "text_pair_column",
+            "label_column",
+            "validation_split_ratio",
+            "max_eval_samples",
+            "f1_average",
+            "pos_label",
+        ),
+        "the trials must be scored on the same data in the same way to be compared; set it in the base config",
+    ),
+    **dict.fromkeys(
+        ("eval_strategy", "eval_steps", "eval_delay", "metric_for_best_model", "greater_is_better"),
+        "the pruner compares trials evaluation by evaluation, so all of them evaluate alike; set it in the "
+        "base config",
+    ),
+    **dict.fromkeys(
+        ("output_dir", "logging_dir", "run_name", "num_processes", "use_cpu", "report_to", "push_to_hub"),
+        "it says where or on what a run trains, not how; set it in the base config",
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One row of the search space: a run config field and the distribution its values come from."""
+
+    field: str
+    distribution: str
+    low: float | int | None = None
+    high: float | int | None = None
+    values: tuple[Any, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "distribution": self.distribution}
+        if self.distribution == "choice":
+            out["values"] = list(self.values)
+        else:
+            out.update(low=self.low, high=self.high)
+        return out
+
+    def grid_values(self) -> list[Any]:
+        """Every value a grid tries (choice values; every whole number of an int range)."""
+        if self.distribution == "choice":
+            return list(self.values)
+        return list(range(int(self.low), int(self.high) + 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A checked sweep spec (make one with :func:`parse_sweep_spec`)."""
+
+    base: dict[str, Any]
+    space: tuple[Dimension, ...]
+    n_trials: int
+    parallel: int = 1
+    objective: str = DEFAULT_OBJECTIVE
+    direction: str = "maximize"
+    sampler: str = "tpe"
+    pruner: str = "none"
+    seed: int | None = None
+    name: str | None = None
+    enqueue_trials: tuple[dict[str, Any], ...] = ()
+    pruner_startup_trials: int = DEFAULT_PRUNER_STARTUP_TRIALS
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON/YAML mapping :func:`parse_sweep_spec` turns back into this spec."""
+        out = {
+            "name": self.name,
+            "base": self.base,
+            "space": [d.to_dict() for d in self.space],
+            "n_trials": self.n_trials,
+            "parallel": self.parallel,
+            "objective": self.objective,
+            "direction": self.direction,
+            "sampler": self.sampler,
+            "pruner": self.pruner,
+            "seed": self.seed,
+            "pruner_startup_trials": self.pruner_startup_trials,
+        }
+        if self.enqueue_trials:
+            out["enqueue_trials"] = [dict(t) for t in self.enqueue_trials]
+        return json.loads(json.dumps(out))
+
+    def trial_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The run config of a trial: the base config with the trial's sampled values in place."""
+        return {**self.base, **params}
+
+    @property
+    def grid(self) -> dict[str, list[Any]]:
+        """The grid sampler's search space: each field's values."""
+        return {d.field: d.grid_values() for d in self.space}
+
+
+def load_sweep_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read a sweep spec from a YAML or JSON file and check it (paths in it are relative to the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            None, f"sweep file {str(path)!r} does not exist (looked for {str(path.resolve())!r})"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(None, f"sweep file {str(path)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            None, f"sweep file {str(path)!r} must hold a mapping (base_config, space, n_trials ...)"
+        )
+    return parse_sweep_spec(raw, base_dir=path.parent)
+
+
+def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None = None) -> SweepSpec:
+    """Check a sweep spec mapping and return it as a :class:`SweepSpec`.
+
+    Args:
+        raw: the spec's keys (see the module docstring); ``base`` a run config mapping, or
+            ``base_config`` the path of a run config file.
+        base_dir: what relative paths (``base_config``, data files) are relative to.
+    Raises:
+        ConfigError: naming the field at fault (a run config field for a bad bound or choice, else
+            ``space``, ``n_trials``, ``parallel``, ``objective``, ``direction``, ``sampler``, ``pruner``).
+    """
+    unknown = [k for k in raw if k not in _SPEC_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), _SPEC_KEYS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; a sweep takes {', '.join(_SPEC_KEYS)}"
+        raise ConfigError(str(unknown[0]), f"unknown sweep key{hint}")
+    base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    base, config = _base_config(raw, base_dir)
+    sampler = _one_of("sampler", raw.get("sampler") or "tpe", SAMPLERS)
+    pruner = _one_of("pruner", raw.get("pruner") or "none", PRUNERS)
+    objective, direction = _objective(raw.get("objective"), raw.get("direction"))
+    if pruner != "none" and str(base.get("eval_strategy")) == "no":
+        raise ConfigError(
+            "eval_strategy",
+            f"the {pruner} pruner needs an evaluation per epoch (or every eval_steps) to compare trials; "
+            "set eval_strategy to 'epoch' in the base config, or choose pruner 'none'",
+        )
+    space = tuple(_dimension(row, base) for row in _space_rows(raw.get("space")))
+    n_trials = raw.get("n_trials")
+    if sampler == "grid":
+        n_trials = _grid_budget(space, n_trials)
+    n_trials = _count("n_trials", n_trials if n_trials is not None else 10)
+    parallel = _count("parallel", raw.get("parallel") if raw.get("parallel") is not None else 1)
+    if parallel > n_trials:
+        raise ConfigError(
+            "parallel", f"{parallel} parallel trials is more than n_trials ({n_trials}); lower it"
+        )
+    seed = raw.get("seed")
+    enqueued = tuple(_enqueued(t, space, base) for t in raw.get("enqueue_trials") or ())
+    name = str(raw["name"]).strip() if raw.get("name") else None
+    return SweepSpec(
+        base=base,
+        space=space,
+        n_trials=n_trials,
+        parallel=parallel,
+        objective=objective,
+        direction=direction,
+        sampler=sampler,
+        pruner=pruner,
+        seed=None if seed is None else coerce("seed", seed, int),
+        name=name,
+        enqueue_trials=enqueued,
+        pruner_startup_trials=_count(
+            "pruner_startup_trials", raw.get("pruner_startup_trials") or DEFAULT_PRUNER_STARTUP_TRIALS
+        ),
+    )
+
+
+# -- the base config --------------------------------------------------------------------------------
+
+
+def _base_config(raw: Mapping[str, Any], base_dir: Path) -> tuple[dict[str, Any], RunConfig]:
+    """The base run config as a full flat mapping (paths resolved), checked like any run's."""
+    if raw.get("base") is not None and raw.get("base_config"):
+        raise ConfigError(
+            "base_config", "give either base (the fields inline) or base_config (a file), not both"
+        )
+    if raw.get("base_config"):
+        from trainer_core.config import load_config
+
+        path = Path(str(raw["base_config"])).expanduser()
+        config = load_config(path if path.is_absolute() else base_dir / path)
+    else:
+        base = raw.get("base")
+        if base is None:
+            raise ConfigError(
+                "base", "give the run config the trials start from: base (inline) or base_config"
+            )
+        if not isinstance(base, dict):
+            raise ConfigError("base", f"must be a mapping of run config fields, not {type(base).__name__}")
+        config = config_from_dict(dict(base), base_dir=base_dir)
+    return config.to_dict(), config
+
+
+# -- the objective ----------------------------------------------------------------------------------
+
+
+def _objective(objective: Any, direction: Any) -> tuple[str, str]:
+    objective = str(objective or DEFAULT_OBJECTIVE).strip()
+    if not objective.startswith("eval_"):
+        objective = f"eval_{objective}"
+    if objective not in OBJECTIVES:
+        raise ConfigError(
+            "objective",
+            f"{objective!r} is not a metric the runs report at each evaluation; use one of {', '.join(OBJECTIVES)}",
+        )
+    natural = "minimize" if lower_is_better(objective) else "maximize"
+    if direction is None or str(direction).strip() == "":
+        return objective, natural
+    direction = _one_of("direction", direction, DIRECTIONS)
+    if direction != natural:
+        raise ConfigError(
+            "direction",
+            f"{objective} is better when {'lower' if natural == 'minimize' else 'higher'}; "
+            f"{direction} would search for the worst trials (use {natural}, or leave it empty)",
+        )
+    return objective, direction
+
+
+def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    # British spellings and dashes are accepted: "successive-halving", "maximise".
+    text = str(value).strip().lower().replace("-", "_").replace("ise", "ize")
+    if text not in choices:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}")
+    return text
+
+
+def _count(key: str, value: Any) -> int:
+    number = coerce(key, value, int)
+    if number < 1:
+        raise ConfigError(key, f"must be at least 1, got {number}")
+    return number
+
+
+# -- the space --------------------------------------------------------------------------------------
+
+
+def _space_rows(space: Any) -> list[dict[str, Any]]:
+    """The space as rows of {field, distribution, ...}, from a mapping (YAML) or a list (the form's table)."""
+    if isinstance(space, Mapping):
+        rows = []
+        for field, row in space.items():
+            if not isinstance(row, Mapping):
+                raise ConfigError(
+                    str(field),
+                    "search space: give a mapping such as {distribution: log_uniform, low: 1e-5, high: 1e-3}",
+                )
+            rows.append({**row, "field": field})
+    elif isinstance(space, (list, tuple)):
+        rows = [dict(r) for r in space if isinstance(r, Mapping) and r.get("field")]
+    else:
+        rows = []
+    if not rows:
+        raise ConfigError(
+            "space",
+            "the search space is empty; add at least one field to search (e.g. learning_rate, log_uniform)",
+        )
+    fields = [str(r["field"]).strip() for r in rows]
+    repeated = sorted({f for f in fields if fields.count(f) > 1})
+    if repeated:
+        raise ConfigError(repeated[0], "search space: this field has two rows; keep one")
+    return rows
+
+
+def sweepable_fields() -> list[str]:
+    """The run config fields a sweep may search (every field whose value says how a run trains)."""
+    return [name for name in field_types() if name not in _SAME_FOR_ALL and _kind(name) is not None]
+
+
+def _kind(name: str) -> str | None:
+    """'int', 'float', 'bool' or 'choice' (an enum field), or None for text and mappings."""
+    hint = field_types()[name]
+    members = {a for a in typing.get_args(hint) if a is not type(None)} or {hint}
+    if members <= {int}:
+        return "int"
+    if members <= {int, float} and float in members:
+        return "float"
+    if members == {bool}:
+        return "bool"
+    if any(isinstance(m, type) and issubclass(m, str) and m is not str for m in members):
+        return "choice"  # a transformers enum (lr_scheduler_type, optim ...)
+    return None
+
+
+def _check_field(name: str) -> None:
+    if name not in field_types():
+        close = difflib.get_close_matches(name, sweepable_fields(), n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else "; see sweepable_fields() for those that can be swept"
+        )
+        raise ConfigError(name, f"search space: not a run config field{hint}")
+    if name in _SAME_FOR_ALL:
+        raise ConfigError(name, f"search space: cannot be swept: {_SAME_FOR_ALL[name]}")
+    if _kind(name) is None:
+        raise ConfigError(
+            name,
+            "search space: cannot be swept: it is text or a mapping; a sweep searches numbers, switches and "
+            "choice fields such as lr_scheduler_type",
+        )
+
+
+def _dimension(row: Mapping[str, Any], base: dict[str, Any]) -> Dimension:
+    name = str(row["field"]).strip()
+    _check_field(name)
+    raw_kind = row.get("distribution", row.get("type"))
+    if raw_kind is None:
+        raise ConfigError(name, f"search space: choose a distribution: {', '.join(DISTRIBUTIONS)}")
+    distribution = str(raw_kind).strip().lower().replace("-", "_").replace("loguniform", "log_uniform")
+    if distribution not in DISTRIBUTIONS:
+        raise ConfigError(
+            name, f"search space: distribution {raw_kind!r} is not one of {', '.join(DISTRIBUTIONS)}"
+        )
+    if distribution == "choice":
+        values = row.get("values")
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",") if v.strip()]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(name, "search space: a choice needs values, e.g. [8, 16, 32]")
+        typed = tuple(_checked_value(name, v, base, "value") for v in values)
+        if len(set(map(repr, typed))) != len(typed):
+            raise ConfigError(name, "search space: a choice lists a value twice; keep one")
+        return Dimension(name, distribution, values=typed)
+    kind = _kind(name)
+    if kind not in ("int", "float"):
+        raise ConfigError(name, f"search space: {name} is not a number; use a choice of its values")
+    if distribution != "int" and kind == "int":
+        raise ConfigError(name, f"search space: {name} takes whole numbers; use the int distribution")
+    bounds = []
+    for which in ("low", "high"):
+        if row.get(which) is None or str(row.get(which)).strip() == "":
+            raise ConfigError(name, f"search space: give the {which} bound")
+        value = coerce(name, row[which], int if distribution == "int" else float)
+        bounds.append(_checked_value(name, value, base, f"{which} bound"))
+    low, high = bounds
+    if low >= high:
+        raise ConfigError(
+            name, f"search space: the low bound ({low}) must be below the high bound ({high}); swap them"
+        )
+    if distribution == "log_uniform" and low <= 0:
+        raise ConfigError(
+            name,
+            f"search space: a log_uniform range needs a low bound above 0 (got {low}); e.g. 1e-6, or use uniform",
+        )
+    return Dimension(name, distribution, low=low, high=high)
+
+
+def _checked_value(name: str, value: Any, base: dict[str, Any], what: str) -> Any:
+    """``value`` in the field's type, checked by the run config's own rules in the base config's context."""
+    try:
+        typed = coerce(name, value, field_types()[name])
+        if isinstance(typed, float) and not math.isfinite(typed):
+            raise ConfigError(name, f"must be a finite number, got {value!r}")
+        config_from_dict({**base, name: typed})
+    except ConfigError as exc:
+        # The run config's message, tied to the row: "learning_rate: search space low bound: must be ...".
+        raise ConfigError(exc.field or name, f"search space {what} {value!r}: {exc.message}") from exc
+    return typed
+
+
+def _grid_budget(space: tuple[Dimension, ...], n_trials: Any) -> int:
+    """The grid's size, which is the budget: a grid sampler tries every point once."""
+    for d in space:
+        if d.distribution not in ("choice", "int"):
+            raise ConfigError(
+                d.field, "search space: the grid sampler needs values to try; use a choice (or an int range)"
+            )
+    size = math.prod(len(d.grid_values()) for d in space)
+    if n_trials is None:
+        return size
+    n_trials = _count("n_trials", n_trials)
+    if n_trials < size:
+        raise ConfigError(
+            "n_trials",
+            f"the grid has {size} points but the budget is {n_trials} trials; raise n_trials to {size}, "
+            "or remove values from the space",
+        )
+    if n_trials > size:
+        raise ConfigError(
+            "n_trials", f"the grid has only {size} points; set n_trials to {size} (more would repeat points)"
+        )
+    return size
+
+
+def _enqueued(trial: Any, space: tuple[Dimension, ...], base: dict[str, Any]) -> dict[str, Any]:
+    """A trial to run before the sampler's own (e.g. the course's defaults): a value for every field."""
+    fields = [d.field for d in space]
+    if not isinstance(trial, Mapping) or set(trial) != set(fields):
+        raise ConfigError(
+            "enqueue_trials", f"each enqueued trial gives a value for each of {', '.join(fields)}"
+        )
+    return {name: _checked_value(name, value, base, "enqueued value") for name, value in trial.items()}
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
+    """A spec as :meth:`SweepSpec.to_dict` wrote it (a sweep's stored row), without checking it again:
+    it was checked when the sweep was created, and a worker reads it at every trial start."""
+    fields = {f.name for f in dataclasses.fields(SweepSpec)}
+    values = {k: v for k, v in data.items() if k in fields}
+    values["space"] = tuple(
+        Dimension(
+            d["field"],
+            d["distribution"],
+            low=d.get("low"),
+            high=d.get("high"),
+            values=tuple(d.get("values") or ()),
+        )
+        for d in data["space"]
+    )
+    values["enqueue_trials"] = tuple(data.get("enqueue_trials") or ())
+    return SweepSpec(**values)
