@@ -9,7 +9,7 @@ in order, a grid that fits the budget, an objective the runs report) are written
 A spec file::
 
     name: lr and batch size             # optional
-    base_config: smoke.yaml             # or `base:` with the run config's fields inline
+    base_config: smoke.yaml             # and/or `base:` with run config fields inline (on top of it)
     space:
       learning_rate: {distribution: log_uniform, low: 1e-5, high: 1e-3}
       per_device_train_batch_size: {distribution: choice, values: [8, 16]}
@@ -256,25 +256,19 @@ def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
 
 
 def _base_config(raw: Mapping[str, Any], base_dir: Path) -> tuple[dict[str, Any], RunConfig]:
-    """The base run config as a full flat mapping (paths resolved), checked like any run's."""
-    if raw.get("base") is not None and raw.get("base_config"):
-        raise ConfigError(
-            "base_config", "give either base (the fields inline) or base_config (a file), not both"
-        )
+    """The base run config as a full flat mapping (paths resolved), checked like any run's: the file
+    ``base_config`` names, with the fields of ``base`` on top (or ``base`` alone)."""
+    base = raw.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError("base", f"must be a mapping of run config fields, not {type(base).__name__}")
     if raw.get("base_config"):
         from trainer_core.config import load_config
 
         path = Path(str(raw["base_config"])).expanduser()
-        config = load_config(path if path.is_absolute() else base_dir / path)
-    else:
-        base = raw.get("base")
-        if base is None:
-            raise ConfigError(
-                "base", "give the run config the trials start from: base (inline) or base_config"
-            )
-        if not isinstance(base, dict):
-            raise ConfigError("base", f"must be a mapping of run config fields, not {type(base).__name__}")
-        config = config_from_dict(dict(base), base_dir=base_dir)
+        base = {**load_config(path if path.is_absolute() else base_dir / path).to_dict(), **base}
+    elif not base:
+        raise ConfigError("base", "give the run config the trials start from: base (inline) or base_config")
+    config = config_from_dict(dict(base), base_dir=base_dir)
     return config.to_dict(), config
 
 
