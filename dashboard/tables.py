@@ -18,8 +18,8 @@ import pandas as pd
 from trainer_core import (
     ACTIVE_STATUSES,
     BUILTIN_PREFIX,
-    FINAL_STATUSES,
     METRIC_NAMES,
+    RESUMABLE_STATUSES,
     RUN_MODEL_DIR,
     ConfigError,
     RunStatus,
@@ -42,9 +42,10 @@ STATUS_ICONS = {
     RunStatus.STOPPED: "■",
     RunStatus.COMPLETED: "✔",
     RunStatus.FAILED: "✖",
+    RunStatus.PRUNED: "✂",
 }
 # What Launcher.resume accepts: a completed run is cloned to train further, not resumed.
-RESUMABLE = tuple(s for s in FINAL_STATUSES if s != RunStatus.COMPLETED)
+RESUMABLE = RESUMABLE_STATUSES
 # The headline scores of the tables and status panels, as Trainer names them (the Compare page offers
 # every recorded key). Unpacking fails at import if the engine stops reporting either.
 EVAL_KEYS = tuple(f"eval_{name}" for name in METRIC_NAMES if name in ("accuracy", "f1"))

@@ -34,7 +34,13 @@ from trainer_core.config import (
 )
 from trainer_core.config.args import training_choices, training_field_defaults
 from trainer_core.config.coercion import value_from_text
-from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError, StoreDamagedError
+from trainer_core.errors import (
+    ConfigError,
+    RunNotFoundError,
+    RunStateError,
+    StoreDamagedError,
+    SweepNotFoundError,
+)
 from trainer_core.metrics import F1_AVERAGES, METRIC_NAMES, f1_meaning, f1_positive_class, resolve_f1
 from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
@@ -42,10 +48,22 @@ from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
 from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.runs.resources import describe_system_series
+from trainer_core.sweeps.driver import Sweeps, SweepStatus
+from trainer_core.sweeps.spec import (
+    DISTRIBUTIONS,
+    OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
+    SweepSpec,
+    load_sweep_spec,
+    parse_sweep_spec,
+    sweepable_fields,
+)
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,
     ALL_STATUSES,
     FINAL_STATUSES,
+    RESUMABLE_STATUSES,
     RunStatus,
     is_system_series,
     lower_is_better,
@@ -77,6 +95,18 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ACTIVE_STATUSES",
     "ALL_STATUSES",
+    "DISTRIBUTIONS",
+    "OBJECTIVES",
+    "PRUNERS",
+    "RESUMABLE_STATUSES",
+    "SAMPLERS",
+    "SweepNotFoundError",
+    "SweepSpec",
+    "SweepStatus",
+    "Sweeps",
+    "load_sweep_spec",
+    "parse_sweep_spec",
+    "sweepable_fields",
     "BUILTIN_DATASETS",
     "BUILTIN_MODELS",
     "BUILTIN_PREFIX",
