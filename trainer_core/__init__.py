@@ -49,15 +49,14 @@ from trainer_core.runs.preflight import check_max_length
 from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.runs.resources import describe_system_series
 from trainer_core.sweeps.driver import Sweeps, SweepStatus
+from trainer_core.sweeps.space import DISTRIBUTIONS, sweepable_fields
 from trainer_core.sweeps.spec import (
-    DISTRIBUTIONS,
     OBJECTIVES,
     PRUNERS,
     SAMPLERS,
     SweepSpec,
     load_sweep_spec,
     parse_sweep_spec,
-    sweepable_fields,
 )
 from trainer_core.tracking.status import (
     ACTIVE_STATUSES,
