@@ -13,7 +13,18 @@ from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainer_core.cli import delete, launch, list_runs, queue, rebuild_store, resume, run, show, stop
+    from trainer_core.cli import (
+        cluster,
+        delete,
+        launch,
+        list_runs,
+        queue,
+        rebuild_store,
+        resume,
+        run,
+        show,
+        stop,
+    )
 
     parser = argparse.ArgumentParser(
         # The console script's name, or `python -m trainer_core`: both run this.
@@ -37,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         delete.delete_command_parser,
         queue.queue_command_parser,
         rebuild_store.rebuild_store_command_parser,
+        cluster.cluster_command_parser,
     ):
         add_parser(commands)
     args = parser.parse_args(argv)
