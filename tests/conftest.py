@@ -58,6 +58,45 @@ def pg_server():
         context.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray cluster (a head and a worker node on 127.0.0.1) for the whole session, stopped at its
+    end; its token is in this process's environment meanwhile, as a user exports it (tests/ray_cluster.py)."""
+    from tests.ray_cluster import ray_cluster as start_cluster
+
+    context = start_cluster()
+    try:
+        cluster = context.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    saved = {key: os.environ.get(key) for key in cluster.env}
+    os.environ.update(cluster.env)
+    _reload_ray_auth()
+    try:
+        yield cluster
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reload_ray_auth()
+        context.__exit__(None, None, None)
+
+
+def _reload_ray_auth() -> None:
+    # Ray reads RAY_AUTH_MODE and the token once per process and caches both; a user exports them before
+    # starting the dashboard or CLI, but this process may have imported Ray before the cluster existed.
+    import sys
+
+    if "ray" not in sys.modules:
+        return
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 @pytest.fixture
 def store_backend(request) -> str:
     return getattr(request, "param", "sqlite")

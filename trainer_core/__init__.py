@@ -46,6 +46,8 @@ from trainer_core.runs.folder import MODEL as RUN_MODEL_DIR
 from trainer_core.runs.home import default_home, default_store_url
 from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
+from trainer_core.runs.ray_executor import where_it_runs
+from trainer_core.runs.ray_jobs import cluster_status
 from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.runs.resources import describe_system_series
 from trainer_core.sweeps.driver import Sweeps, SweepStatus
@@ -127,6 +129,7 @@ __all__ = [
     "StoreDamagedError",
     "RunStatus",
     "check_max_length",
+    "cluster_status",
     "config_diff",
     "config_from_dict",
     "f1_meaning",
@@ -149,4 +152,5 @@ __all__ = [
     "training_choices",
     "training_field_defaults",
     "value_from_text",
+    "where_it_runs",
 ]

@@ -14,6 +14,7 @@ from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 
 def main(argv: list[str] | None = None) -> int:
     from trainer_core.cli import (
+        cluster,
         delete,
         launch,
         list_runs,
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         queue.queue_command_parser,
         rebuild_store.rebuild_store_command_parser,
         sweep.sweep_command_parser,
+        cluster.cluster_command_parser,
     ):
         add_parser(commands)
     args = parser.parse_args(argv)

@@ -190,6 +190,50 @@ class RunArguments:
         },
     )
 
+    # -- where the run trains (see runs/ray_executor.py) -------------------------------------------
+    executor: str = field(
+        default="local",
+        metadata={
+            "help": "Where the run trains: 'local' (a worker process on this machine, the default) or "
+            "'ray' (a Ray job on the cluster at ray_address, trained by Ray Train with num_workers "
+            "workers)."
+        },
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "The Ray cluster's Jobs address, as `ray job submit --address` takes it (e.g. "
+            "http://head-node:8265). Empty: TRAINER_CORE_RAY_ADDRESS. Only with executor: ray."
+        },
+    )
+    num_workers: int = field(
+        default=1,
+        metadata={
+            "help": "Ray Train workers (one process each, anywhere in the cluster). Like num_processes, "
+            "the batch is num_workers times larger and an epoch has 1/num_workers of the steps. Only "
+            "with executor: ray."
+        },
+    )
+    use_gpu: bool = field(
+        default=False,
+        metadata={"help": "Give each Ray Train worker one GPU (nccl); off, CPU workers (gloo)."},
+    )
+    resources_per_worker: dict[str, float] | None = field(
+        default=None,
+        metadata={
+            "help": "What each Ray Train worker reserves, e.g. {CPU: 2} or {CPU: 4, GPU: 1}. Empty: "
+            "Ray Train's default (1 CPU, plus 1 GPU with use_gpu)."
+        },
+    )
+    storage_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "A folder every Ray node and this machine reach at the same path (a shared mount): "
+            "the run's folder (checkpoints, final model, predictions, log) goes there. Empty: the runs "
+            "folder, allowed only when the cluster is this machine. Only with executor: ray."
+        },
+    )
+
 
 # TrainingArguments defaults this project changes, because a dashboard run is watched per epoch: evaluate
 # and checkpoint every epoch, log often enough to draw a loss curve, report to no external tracker.

@@ -36,6 +36,7 @@ def validate_values(v: dict[str, Any]) -> None:
     check_column_choice(*(v.get(k) for k in COLUMN_FIELDS))
     check_required(v)
     check_numbers(v)
+    check_executor(v)
     _check_training(v)
     check_hardware(v)
     check_packages(v)
@@ -120,6 +121,7 @@ _POSITIVE = {
     "max_train_samples",
     "max_eval_samples",
     "num_processes",
+    "num_workers",
     "early_stopping_patience",
 }
 # numpy's RandomState (used by Trainer's seeding) takes seeds up to 2**32 - 1.
@@ -232,6 +234,79 @@ def _defaults() -> dict[str, Any]:
             out[f.name] = _default_of(f)
     out.update(TRAINING_DEFAULTS)
     return {k: v for k, v in out.items() if v is not dataclasses.MISSING}
+
+
+EXECUTORS = ("local", "ray")
+# Fields that only mean something to a run on a Ray cluster, with the value that says "not set".
+RAY_ONLY_FIELDS = {
+    "ray_address": None,
+    "num_workers": 1,
+    "use_gpu": False,
+    "resources_per_worker": None,
+    "storage_path": None,
+}
+
+
+def check_executor(v: dict[str, Any]) -> None:
+    """Where the run trains: the executor's name, and the fields that only one executor takes.
+
+    What needs the cluster itself (its address answering, its nodes, whether it is this machine) is
+    checked at launch, by ``runs/ray_jobs.py``.
+    """
+    executor = v.get("executor") or "local"
+    if executor not in EXECUTORS:
+        raise ConfigError("executor", f"must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    v["executor"] = executor
+    if executor == "local":
+        for name, unset in RAY_ONLY_FIELDS.items():
+            if v.get(name, unset) not in (unset, "", {}):
+                raise ConfigError(
+                    name, "only applies to a run on a Ray cluster: set executor: ray, or clear it"
+                )
+        return
+    if (v.get("num_processes") or 1) > 1:
+        raise ConfigError(
+            "num_processes",
+            "on a Ray cluster Ray Train starts the processes: leave num_processes at 1 and set num_workers",
+        )
+    if v.get("use_gpu") and v.get("use_cpu"):
+        raise ConfigError("use_gpu", "use_gpu and use_cpu contradict each other; turn one off")
+    _check_resources(v.get("resources_per_worker"), bool(v.get("use_gpu")))
+    address = v.get("ray_address")
+    if address is not None and (not str(address).strip() or any(c.isspace() for c in str(address).strip())):
+        raise ConfigError("ray_address", f"{address!r} is not an address; use e.g. http://head-node:8265")
+    _check_storage_path(v.get("storage_path"))
+
+
+def _check_resources(resources: Any, use_gpu: bool) -> None:
+    if resources is None:
+        return
+    if not isinstance(resources, dict) or not resources:
+        raise ConfigError("resources_per_worker", "give a mapping of resource to amount, e.g. {CPU: 2}")
+    for name, amount in resources.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount >= 0:
+            raise ConfigError(
+                "resources_per_worker", f"{name}: {amount!r} is not an amount; use a number of 0 or more"
+            )
+    if resources.get("GPU") and not use_gpu:
+        # Ray Train refuses this too, but only in the cluster, after the run was recorded.
+        raise ConfigError("resources_per_worker", "asks for GPUs while use_gpu is off; turn use_gpu on")
+
+
+def _check_storage_path(path: Any) -> None:
+    if path is None:
+        return
+    text = str(path).strip()
+    if "://" in text:
+        raise ConfigError(
+            "storage_path",
+            f"{text!r} is a URL; give a folder mounted at the same path on every Ray node and on this "
+            "machine (object store URLs are not supported: the dashboard reads the run's files from it)",
+        )
+    if not Path(text).expanduser().is_absolute():
+        raise ConfigError(
+            "storage_path", f"{text!r} is relative; give an absolute path, the same on every node"
+        )
 
 
 def _check_training(v: dict[str, Any]) -> None:

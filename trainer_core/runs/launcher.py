@@ -24,6 +24,7 @@ from trainer_core.runs.exits import exit_error, kill_worker, worker_alive
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
 from trainer_core.runs.queue import QueueScheduling
+from trainer_core.runs.ray_executor import RayExecution, is_ray_run
 from trainer_core.runs.run_files import RunFiles
 from trainer_core.tracking.queue_rows import is_waiting
 from trainer_core.tracking.status import (
@@ -47,7 +48,7 @@ SUPERVISOR_RETRY_MAX_S = 5.0
 logger = logging.getLogger(__name__)
 
 
-class Launcher(QueueScheduling, RunFiles):
+class Launcher(QueueScheduling, RayExecution, RunFiles):
     """Runs fine-tuning jobs in detached worker processes and records them in a metrics store.
 
     Args:
@@ -106,13 +107,18 @@ class Launcher(QueueScheduling, RunFiles):
         """
         if not isinstance(config, RunConfig):
             config = config_from_dict(dict(config))
-        if num_gpus is None and self.run_queue.inventory.gpus and not config.training.use_cpu:
+        on_ray = config.run.executor == "ray"
+        runs_dir = self.home
+        if on_ray:  # the cluster's devices, not this machine's: no local slot (see ray_executor.py)
+            config, runs_dir = self.prepare_ray_config(config)
+        elif num_gpus is None and self.run_queue.inventory.gpus and not config.training.use_cpu:
             num_gpus = config.run.num_processes  # one process per GPU
-        num_gpus = self.run_queue.inventory.check_request(num_gpus)
+        if not on_ray:
+            num_gpus = self.run_queue.inventory.check_request(num_gpus)
         if preflight:
             config = self.preflighted(config)
         run_id = new_run_id()
-        run_dir = self.home / run_id
+        run_dir = runs_dir / run_id
         run_dir.mkdir(parents=True)
         save_config(config, RunFolder(run_dir).config_file)
         name = name or config.training.run_name or default_run_name(config, run_id)
@@ -121,12 +127,16 @@ class Launcher(QueueScheduling, RunFiles):
             config.to_dict(),
             run_dir=str(run_dir),
             run_id=run_id,
-            queue={"priority": priority, "num_gpus": num_gpus},
+            queue=None if on_ray else {"priority": priority, "num_gpus": num_gpus},
             trial=trial,
         )
+        if on_ray:
+            self.store.update_run(run_id, devices=[], ray_address=config.run.ray_address)
         save_annotations(self.store, run_id, RunFolder(run_dir))
         self.store.add_event(run_id, "launched", f"run {name!r} launched")
-        if queue:
+        if on_ray:
+            self._submit_to_ray(run_id, attempt=0)
+        elif queue:
             self.start_queued()
         else:
             self.run_queue.start_now(run_id, self._spawn_claimed)
@@ -265,6 +275,10 @@ class Launcher(QueueScheduling, RunFiles):
         now = time.time()
         host = socket.gethostname()
         for run in self.store.list_runs(statuses=ACTIVE_STATUSES):
+            if is_ray_run(run):
+                if self._reconcile_ray_run(run):
+                    failed.append(run["id"])
+                continue
             if is_waiting(run):
                 continue  # no worker yet, by design
             with self._lock:
@@ -348,6 +362,9 @@ class Launcher(QueueScheduling, RunFiles):
             self.start_queued()
 
     def _kill(self, run: dict[str, Any]) -> None:
+        if is_ray_run(run):
+            self._stop_ray_job(run)
+            return
         with self._lock:
             proc = self._procs.get(run["id"])
         pid = proc.pid if proc is not None else run.get("pid")
@@ -426,6 +443,7 @@ class Launcher(QueueScheduling, RunFiles):
                 "Confirm with restart_from_scratch=True (CLI: resume --from-scratch)."
             )
         step = plan["step"]
+        on_ray = is_ray_run(self.store.get_run(run_id))
         attempt = self.store.claim_attempt(
             run_id,
             from_statuses=RESUMABLE_STATUSES,
@@ -436,6 +454,8 @@ class Launcher(QueueScheduling, RunFiles):
             summary=None,
             step=step,
             resume_from=str(plan["path"]) if plan["path"] else None,
+            # A Ray run holds no local slot, and its previous job's end must not end this attempt.
+            **({"devices": [], "ray_job_id": None} if on_ray else {}),
         )
         if attempt is None:
             raise RunStateError(f"run {run_id} was resumed or changed by someone else meanwhile")
@@ -449,7 +469,10 @@ class Launcher(QueueScheduling, RunFiles):
                 skipped,
             )
         self.store.add_event(run_id, "resumed", plan["message"])
-        self.start_queued()  # back in the queue: it starts now if a slot is free
+        if on_ray:
+            self._submit_to_ray(run_id, attempt, plan["path"])
+        else:
+            self.start_queued()  # back in the queue: it starts now if a slot is free
         return run_id
 
     def delete(self, run_id: str) -> None:

@@ -54,11 +54,14 @@ def train(
     run_dir: str | os.PathLike,
     resume_from_checkpoint: str | None = None,
     stop_event=None,
+    prepare_trainer=None,
 ) -> TrainOutcome:
     """Fine-tune, evaluate and predict as ``config`` says, streaming everything into ``store``.
 
     ``stop_event`` (anything with ``is_set()``) stops the run as a stop request does, checkpoint included.
-    Under torchrun every rank calls this; only rank 0 writes (store, predictions, summary).
+    ``prepare_trainer`` (a function taking and returning the Trainer, such as Ray Train's) adapts the
+    Trainer to the engine that runs it. Under torchrun or Ray Train every rank calls this; only rank 0
+    writes (store, predictions, summary).
     """
     from transformers import set_seed
 
@@ -78,6 +81,8 @@ def train(
     callback = StoreCallback(store, run_id, stop_event=stop_event)
     pruning = trial_pruning_callback(store, run_id, config)  # None unless the run is a sweep's trial
     trainer = _build_trainer(config, training_args, model, tokenizer, data, callback, pruning)
+    if prepare_trainer is not None:
+        trainer = prepare_trainer(trainer)
     wanted = stop_event is not None and stop_event.is_set()
     if distributed.any_rank(wanted or (distributed.is_main_process() and store.stop_requested(run_id))):
         return TrainOutcome(stopped=True, summary={"stopped_before_training": True})

@@ -145,6 +145,13 @@ def _v4_sweeps(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id, trial_number)")
 
 
+def _v5_ray_jobs(conn: sqlite3.Connection) -> None:
+    """Version 5: where a run on a Ray cluster runs (see ``runs/ray_executor.py``): the cluster's Jobs
+    address and the Ray job of its current attempt. NULL for runs on this machine."""
+    conn.execute("ALTER TABLE runs ADD COLUMN ray_address TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN ray_job_id TEXT")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1. Each runs inside a transaction that the caller
 # commits: use conn.execute (executescript would commit on its own half way), and only DDL that both
 # dialects accept once postgres.ddl has swapped the types (ADD COLUMN, CREATE TABLE/INDEX IF NOT EXISTS).
@@ -153,6 +160,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v2_run_notes,
     _v3_run_queue,
     _v4_sweeps,
+    _v5_ray_jobs,
 )
 
 # PRAGMA quick_check reads every page: 298 ms for a 115 MB store of 1M points (measured, warm cache),
