@@ -23,7 +23,7 @@ from trainer_core.config import config_from_dict, save_config
 from trainer_core.errors import RunStateError
 from trainer_core.runs.folder import CHECKPOINT_EVENT, RunFolder, checkpoint_problem
 from trainer_core.runs.launcher import Launcher
-from trainer_core.runs.worker import describe_error
+from trainer_core.runs.outcome import describe_error
 from trainer_core.tracking.status import COMPLETED, FAILED, RUNNING, STOPPED
 
 

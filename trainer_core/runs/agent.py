@@ -23,7 +23,8 @@ from typing import Any
 from trainer_core.runs.distributed import AGENT_PID_ENV
 from trainer_core.runs.exits import exit_error
 from trainer_core.runs.folder import RunFolder
-from trainer_core.runs.worker import parse_worker_args, record_outcome, start_successors
+from trainer_core.runs.outcome import record_outcome, start_successors
+from trainer_core.runs.worker import parse_worker_args
 from trainer_core.tracking.status import FAILED, RUNNING
 from trainer_core.tracking.store import MetricsStore
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         torchrun.run(args)
     except ChildFailedError as exc:
         code = record_group_failure(store, worker, exc.failures, int(args.nproc_per_node))
-        start_successors(worker.store, worker.run_dir)  # the run's slot is free
+        start_successors(worker.store, worker.run_dir, worker.run_id)  # the run's slot is free
         return code
     except SignalException as exc:
         # SIGTERM/SIGINT: torchrun passed it to the ranks, which stop at their next step as on a stop

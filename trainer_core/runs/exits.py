@@ -6,7 +6,7 @@ import contextlib
 import os
 import signal
 
-from trainer_core.runs.worker import EXIT_NO_SPACE
+from trainer_core.runs.outcome import EXIT_NO_SPACE
 
 
 def exit_error(exit_code: int, who: str = "worker process") -> str:

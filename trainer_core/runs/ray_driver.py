@@ -27,14 +27,9 @@ from trainer_core.config import load_config
 from trainer_core.errors import ConfigError
 from trainer_core.runs import distributed
 from trainer_core.runs.folder import RunFolder
-from trainer_core.runs.worker import (
-    HEARTBEAT_EVERY_S,
-    describe_error,
-    parse_worker_args,
-    record_outcome,
-    train,
-)
-from trainer_core.tracking.status import ACTIVE_STATUSES, COMPLETED, FAILED, RUNNING, STOPPED
+from trainer_core.runs.outcome import describe_error, ended_status, record_outcome, start_successors
+from trainer_core.runs.worker import HEARTBEAT_EVERY_S, parse_worker_args, train
+from trainer_core.tracking.status import ACTIVE_STATUSES, FAILED, RUNNING
 from trainer_core.tracking.store import MetricsStore
 
 logger = logging.getLogger("trainer_core.runs.ray_driver")
@@ -92,7 +87,7 @@ def train_loop_per_worker(options: dict[str, Any]) -> None:
             record_outcome(store, folder, run_id, attempt, FAILED, code, fields)
         raise
     if main and current:
-        status = STOPPED if outcome.stopped else COMPLETED
+        status = ended_status(store, run_id, outcome)
         record_outcome(store, folder, run_id, attempt, status, 0, {"summary": outcome.summary})
 
 
@@ -187,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         stream.flush()
         os.dup2(log, stream.fileno())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_driver(args)
+    code = run_driver(args)
+    # A sweep's trial tells its study and launches the next trials, as a local worker's end does.
+    start_successors(args.store, args.run_dir, args.run_id, local=False)
+    return code
 
 
 if __name__ == "__main__":
