@@ -31,7 +31,9 @@ from bench.common import REPO, log, machine, save_result
 RECIPE = {"model": "builtin:minilm-l6", "eval_accuracy": 0.7892, "eval_f1": 0.8586, "wall_s": 2932}
 
 
-def measure(parallel: int, quick: bool = False, keep: bool = False) -> dict[str, Any]:
+def measure(
+    parallel: int, quick: bool = False, keep: bool = False, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     # Both settings use the whole machine: one trial gets every core, two share them (bench/common.py
     # sets one thread per process for the overhead figures; a makespan must not handicap the serial run).
     threads = os.environ.get("BENCH_TRAINING_THREADS") or str(max(1, (os.cpu_count() or 1) // parallel))
@@ -40,7 +42,8 @@ def measure(parallel: int, quick: bool = False, keep: bool = False) -> dict[str,
     from trainer_core import Launcher, Sweeps, load_sweep_spec
 
     spec = load_sweep_spec(REPO / "examples" / ("sweep-smoke.yaml" if quick else "mrpc-sweep.yaml"))
-    spec = dataclasses.replace(spec, parallel=parallel)
+    # A smaller sweep on a busy machine (--train-rows/--epochs): recorded in the result's spec.
+    spec = dataclasses.replace(spec, parallel=parallel, base={**spec.base, **(overrides or {})})
     home = Path(tempfile.mkdtemp(prefix=f"bench-sweep-p{parallel}-"))
     launcher = Launcher(home=home / "runs")
     sweeps = Sweeps(launcher)
@@ -106,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="the tiny-BERT smoke sweep instead (checks the script)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the runs folder (printed at the start)")
+    parser.add_argument("--train-rows", type=int, help="each trial's training rows (max_train_samples)")
+    parser.add_argument("--epochs", type=float, help="each trial's num_train_epochs")
     args = parser.parse_args(argv)
-    result = measure(args.parallel, quick=args.quick, keep=args.keep)
+    overrides = {
+        key: value
+        for key, value in (("max_train_samples", args.train_rows), ("num_train_epochs", args.epochs))
+        if value is not None
+    }
+    result = measure(args.parallel, quick=args.quick, keep=args.keep, overrides=overrides)
     path = save_result(f"sweep-p{args.parallel}", result)
     log(f"saved {path}")
     return 0 if result["sweep_status"] == "completed" else 1
