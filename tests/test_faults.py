@@ -189,8 +189,10 @@ def fill(disk) -> os.PathLike:
     return filler
 
 
-def test_full_disk_records_no_space_not_a_kill(small_disk):
+def test_full_disk_records_no_space_not_a_kill(small_disk, monkeypatch):
     import psutil
+
+    monkeypatch.setenv("TRAINER_CORE_SLOTS", "2")  # both runs train at once, whatever the machine's cores
 
     home = small_disk / "runs"
     launcher = Launcher(home=home)
