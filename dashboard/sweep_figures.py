@@ -71,7 +71,8 @@ def parallel_figure(study, objective: str) -> go.Figure | str:
         if trace.mode == "lines" and trace.customdata is not None:
             # Optuna colours each line by its objective on the Blues scale; the same position on ours.
             value = float(trace.customdata[0][1])
-            share = 0.5 if high == low else (value - low) / (high - low)
+            # (Optuna's text rounds the value to 3 figures: it can fall a hair outside [low, high].)
+            share = 0.5 if high == low else min(max((value - low) / (high - low), 0.0), 1.0)
             trace.line.color = sample_colorscale(SCALE, share)[0]
             trace.opacity = 0.8
         elif trace.marker is not None and trace.marker.colorscale is not None:

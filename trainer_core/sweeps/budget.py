@@ -90,7 +90,7 @@ def estimate_trial_time(spec: SweepSpec, rows: int, runs: Iterable[Mapping[str, 
         trained = int(run.get("step") or 0) - int(run.get("start_step") or 0)
         if began and done and trained > 0:
             per_step.append((done - began) / trained)
-            if run.get("started_at"):
+            if run.get("started_at") is not None:
                 startup.append(max(began - run["started_at"], 0.0))
     if not per_step:
         return TrialEstimate(steps=steps, rows=used)
