@@ -19,6 +19,8 @@ pages = [
     st.Page(state.NEW_RUN_PAGE, title="New run", icon=":material/add_circle:", url_path="new"),
     st.Page(state.RUN_PAGE, title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page(state.COMPARE_PAGE, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page(state.SWEEP_PAGE, title="Sweeps", icon=":material/tune:", url_path="sweep"),
+    st.Page(state.NEW_SWEEP_PAGE, title="New sweep", icon=":material/add_chart:", url_path="new-sweep"),
 ]
 page = st.navigation(pages)
 

@@ -27,6 +27,8 @@ RUNS_PAGE = "views/runs.py"
 NEW_RUN_PAGE = "views/new_run.py"
 RUN_PAGE = "views/run.py"
 COMPARE_PAGE = "views/compare.py"
+SWEEP_PAGE = "views/sweep.py"  # /sweep: every sweep; /sweep?sweep=<id>: one
+NEW_SWEEP_PAGE = "views/new_sweep.py"
 
 RUN_PARAM = "run"  # ?run=<id>
 CLONE_PARAM = "clone"  # /new?clone=<run id>: the form pre-filled with that run's config
@@ -35,6 +37,7 @@ DRAFT_PARAM = "draft"  # /new?draft=<id>: the form's draft on disk (see dashboar
 FLASH_KEY = "app.flash"
 COMPARE_PARAM = "runs"  # /compare?runs=<id>,<id>: the runs compared, in order
 COMPARE_KEY = "compare.runs"
+SWEEP_PARAM = "sweep"  # /sweep?sweep=<id>
 
 
 def open_run(run_id: str) -> None:
@@ -65,6 +68,17 @@ def clone_link(container: Any, run_id: str, finetune: bool = False) -> None:
         label, icon, param = "Clone", ":material/content_copy:", CLONE_PARAM
         help_ = "Open New run pre-filled with this run's config."
     container.page_link(NEW_RUN_PAGE, label=label, icon=icon, help=help_, query_params={param: run_id})
+
+
+def sweep_link(container: Any, sweep_id: str | None, label: str = "Open sweep") -> None:
+    """A link to the Sweep page of ``sweep_id`` (to the list of sweeps when None)."""
+    params = {SWEEP_PARAM: sweep_id} if sweep_id else None
+    container.page_link(SWEEP_PAGE, label=label, icon=":material/tune:", query_params=params)
+
+
+def open_sweep(sweep_id: str) -> None:
+    """Go to the Sweep page of ``sweep_id`` from the server (after Start sweep)."""
+    st.switch_page(SWEEP_PAGE, query_params={SWEEP_PARAM: sweep_id})
 
 
 def compare_link(container: Any, run_ids: list[str], label: str, help_: str | None = None) -> None:

@@ -200,15 +200,20 @@ def run_labels(runs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def filter_runs(
-    runs: Iterable[Mapping[str, Any]], statuses: Iterable[str] | None = None, query: str = ""
+    runs: Iterable[Mapping[str, Any]],
+    statuses: Iterable[str] | None = None,
+    query: str = "",
+    sweeps: Iterable[str] | None = None,
 ) -> list:
-    """Runs in one of ``statuses`` (all when empty) whose name, id, note, tags, checkpoint or dataset match
-    every word."""
-    wanted = set(statuses or [])
+    """Runs in one of ``statuses`` (all when empty), trials of one of ``sweeps`` (any run when empty),
+    whose name, id, note, tags, checkpoint or dataset match every word."""
+    wanted, in_sweeps = set(statuses or []), set(sweeps or [])
     words = [w for w in (query or "").lower().split() if w]
     out = []
     for run in runs:
         if wanted and run["status"] not in wanted:
+            continue
+        if in_sweeps and run.get("sweep_id") not in in_sweeps:
             continue
         cfg = run.get("config") or {}
         haystack = " ".join(
@@ -258,6 +263,7 @@ def runs_table(
                 "Name": run["name"],
                 "Status": status_label(run["status"]),
                 "Tags": ", ".join(run.get("tags") or []),
+                "Trial": f"#{run['trial_number']}" if run.get("sweep_id") else None,
                 "Progress": None if fraction is None else float(min(max(fraction, 0.0), 1.0)),
                 "ETA": format_eta(prog.get("eta_s"), run["status"], bool(prog.get("estimating"))),
                 "Checkpoint": short_checkpoint(cfg.get("model_name_or_path")),
@@ -283,6 +289,7 @@ def runs_table(
         "Checkpoint",
         "Dataset",
         "Tags",
+        "Trial",
         "LR",
         "Epochs",
         "Batch",

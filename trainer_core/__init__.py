@@ -50,7 +50,10 @@ from trainer_core.runs.ray_executor import where_it_runs
 from trainer_core.runs.ray_jobs import cluster_status
 from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.runs.resources import describe_system_series
+from trainer_core.sweeps.budget import TrialEstimate, estimate_trial_time
+from trainer_core.sweeps.driver import COUNTED as COUNTED_TRIAL_STATUSES
 from trainer_core.sweeps.driver import Sweeps, SweepStatus
+from trainer_core.sweeps.review import SweepReview, review_sweep_spec
 from trainer_core.sweeps.space import DISTRIBUTIONS, sweepable_fields
 from trainer_core.sweeps.spec import (
     OBJECTIVES,
@@ -96,18 +99,23 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ACTIVE_STATUSES",
     "ALL_STATUSES",
+    "COUNTED_TRIAL_STATUSES",
     "DISTRIBUTIONS",
     "OBJECTIVES",
     "PRUNERS",
     "RESUMABLE_STATUSES",
     "SAMPLERS",
     "SweepNotFoundError",
+    "SweepReview",
     "SweepSpec",
     "SweepStatus",
     "Sweeps",
     "load_sweep_spec",
     "parse_sweep_spec",
     "sweepable_fields",
+    "TrialEstimate",
+    "estimate_trial_time",
+    "review_sweep_spec",
     "BUILTIN_DATASETS",
     "BUILTIN_MODELS",
     "BUILTIN_PREFIX",

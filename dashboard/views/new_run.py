@@ -283,4 +283,6 @@ def main() -> None:
         render_review(config, config_dict, errors, general)
 
 
-main()
+# Only as a page (Streamlit runs it as __main__): New sweep imports this module for its form's checks.
+if __name__ == "__main__":
+    main()

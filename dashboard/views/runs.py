@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, live_data, state
+from dashboard import data, live_data, state, sweep_data
 from dashboard.live import drawn_marks, record_drawn, rerun_parts
 from dashboard.state import act
 from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
@@ -35,8 +35,28 @@ def render_empty() -> None:
     )
 
 
+def shown_runs(runs: list[dict]) -> list[dict]:
+    """The runs the filters above the table let through."""
+    return filter_runs(
+        runs,
+        st.session_state.get("runs.status"),
+        st.session_state.get("runs.search", ""),
+        st.session_state.get("runs.sweep"),
+    )
+
+
 def render_filters() -> None:
-    c1, c2 = st.columns([2, 3])
+    c1, c2, c3 = st.columns([2, 3, 2])
+    # A sweep's trials are runs: this shows only theirs (the Sweep page links here with nothing else).
+    names = {s["id"]: s["name"] for s in sweep_data.list_sweeps()}
+    c3.multiselect(
+        "Sweep",
+        list(names),
+        key="runs.sweep",
+        placeholder="Any run",
+        persist_state="session",
+        format_func=lambda i: names.get(i, i),
+    )
     c1.multiselect(
         "Status",
         ALL_STATUSES,
@@ -67,7 +87,7 @@ def render_table() -> None:
     """The table, redrawn by the watcher when a run's row changed; the rest of the page does not rerun."""
     record_drawn(DRAWN, TABLE, live_data.runs_version())
     runs = data.list_runs()
-    shown = filter_runs(runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", ""))
+    shown = shown_runs(runs)
     if not shown:
         st.info("No run matches these filters.")
         return
@@ -87,6 +107,7 @@ def render_table() -> None:
             "Name": st.column_config.TextColumn("Name", width=120, pinned=True),
             "Status": st.column_config.TextColumn("Status", width=90),
             "Tags": st.column_config.TextColumn("Tags", width=90),
+            "Trial": st.column_config.TextColumn("Trial", width=45, help="The sweep trial this run is"),
             "Progress": st.column_config.ProgressColumn(
                 "Progress", min_value=0.0, max_value=1.0, format="percent", width=85
             ),
@@ -138,6 +159,8 @@ def render_actions(runs: list[dict]) -> None:
         ):
             act(data.resume, run_id, f"{labels[run_id]} resumes from its latest checkpoint.")
         state.clone_link(bar, run_id)
+        if run.get("sweep_id"):
+            state.sweep_link(bar, run["sweep_id"], label=f"Sweep trial #{run['trial_number']}")
         with bar.popover("Rename", icon=":material/edit:"):
             new_name = st.text_input("New name", value=run["name"], key=f"runs.rename_to.{run_id}")
             if st.button("Save name", key="runs.rename_save"):
@@ -145,9 +168,7 @@ def render_actions(runs: list[dict]) -> None:
         if bar.button("Delete", key="runs.delete", icon=":material/delete:"):
             st.session_state["runs.confirm_delete"] = run_id
         # The filters are drawn above: the runs they show now are the ones the link compares.
-        shown = filter_runs(
-            runs, st.session_state.get("runs.status"), st.session_state.get("runs.search", "")
-        )
+        shown = shown_runs(runs)
         state.compare_link(
             bar,
             [r["id"] for r in shown[:COMPARED]],
