@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 class DashboardServer:
-    """``streamlit run dashboard/app.py`` on a free port, in its own process group, logging to a file."""
+    """``streamlit run dashboard/serve.py`` on a free port, in its own process group, logging to a file."""
 
     def __init__(self, home: Path, log_path: Path):
         self.home = home
@@ -71,7 +71,7 @@ class DashboardServer:
         }
         env.pop("TRAINER_CORE_DB", None)  # the store lives in the runs folder, where the test reads it
         cmd = [
-            sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+            sys.executable, "-m", "streamlit", "run", "dashboard/serve.py",
             "--server.port", str(self.port),
             "--server.headless", "true",
             "--server.address", "127.0.0.1",
