@@ -50,7 +50,7 @@ pg:
 	@ls -d /usr/lib/postgresql/*/bin | head -1
 
 run: setup
-	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
+	$(BIN)/streamlit run dashboard/serve.py --server.port $(PORT)
 
 lint: setup
 	$(BIN)/ruff format --check .

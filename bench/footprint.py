@@ -59,7 +59,7 @@ def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
         "-m",
         "streamlit",
         "run",
-        "dashboard/app.py",
+        "dashboard/serve.py",
         "--server.port",
         str(port),
         "--server.headless",

@@ -1,19 +1,26 @@
 """Figure 6: what watching a run costs the training, and what a live page sends and spends per refresh.
 
-Three measurements, each on a real Streamlit server (``dashboard/app.py``) driven by headless Chromium:
+Three measurements, each on a real Streamlit server (``dashboard/serve.py``, or ``--entry
+dashboard/app.py``: the same pages without the version route, refreshing on Streamlit's timers, the
+"before") driven by headless Chromium:
 
 1. Per refresh, on a synthetic live run (a store row kept alive by a heartbeat thread, as a worker's
-   callback keeps it): the bytes the server sends over the websocket, split by element type, and the
-   server's CPU time, over a window with no new data and over one where a loss point arrives every few
-   seconds; Chromium's CPU beside it.
+   callback keeps it): the bytes the server sends over the websocket and answers to the page's version
+   polls, split by element type, and the server's CPU time, over a window with no new data and over one
+   where a loss point arrives every few seconds; Chromium's CPU beside it. A refresh is a script run or a
+   poll, whichever the page does.
 2. Alternating pairs of the overhead benchmark's run (MiniLM, 800 rows, 64 tokens, batch 16, 1 epoch)
    launched alone and launched with its Run page open: train samples/s watched / alone.
 3. The same with five pages open at once (the Run page three times, Runs, Compare).
+
+``python -m bench.watched --help`` runs any of them on its own (printing JSON, BENCHMARKS.md untouched);
+``python -m bench.run --only watched`` runs all three into the report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -25,6 +32,7 @@ from bench.common import log, median
 from bench.overhead import DATA, TRAINING, _wait_reaped
 
 GOALS = {"ratio": 0.97, "cpu_ms_per_refresh": 5.0, "cpu_s_per_minute": 0.5}
+ENTRY = "dashboard/serve.py"  # the dashboard as `make run` serves it
 WINDOW_S = 60.0  # of each per-refresh measurement
 
 
@@ -88,7 +96,8 @@ class SyntheticRun:
 
 
 class Frames:
-    """Every websocket message the browser receives, decoded as Streamlit's ForwardMsg.
+    """Every websocket message the browser receives, decoded as Streamlit's ForwardMsg, and every answer
+    to its version polls (``dashboard.live_poll``) as a message of kind "poll".
 
     Cached elements come back as a reference to an earlier message's hash; they are resolved to the
     element they stand for, so a chart sent again by reference still counts as a chart sent.
@@ -98,6 +107,21 @@ class Frames:
         self.messages: list[tuple[float, int, str, str]] = []  # (time, bytes, kind, element id)
         self._by_hash: dict[str, tuple[str, str]] = {}
         page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+        page.on("requestfinished", self._polled)
+
+    def _polled(self, request) -> None:
+        from dashboard.live_poll import ROUTE
+
+        if ROUTE in request.url:
+            sizes = request.sizes()
+            self.messages.append(
+                (
+                    time.monotonic(),
+                    sizes["responseHeadersSize"] + sizes["responseBodySize"],
+                    "poll",
+                    request.url,
+                )
+            )
 
     def _received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -122,18 +146,25 @@ class Frames:
 
 
 def summarize(messages: list[tuple[float, int, str, str]]) -> dict[str, Any]:
-    """Bytes and messages by kind, refreshes (script runs finished) and chart elements sent."""
+    """Websocket bytes and messages by kind, refreshes (script runs finished), version polls and chart
+    elements sent; ``bytes_per_check`` counts both channels over both kinds of refresh."""
     kinds: dict[str, list[int]] = {}
     for _, size, kind, _ in messages:
         kinds.setdefault(kind, [0, 0])
         kinds[kind][0] += 1
         kinds[kind][1] += size
     refreshes = kinds.get("script_finished", [0])[0]
-    total = sum(size for _, size, _, _ in messages)
+    polls, polled = kinds.pop("poll", [0, 0])
+    total = sum(size for _, size, kind, _ in messages if kind != "poll")
+    checks = refreshes + polls
     return {
         "refreshes": refreshes,
+        "polls": polls,
+        "checks": checks,
         "bytes": total,
+        "poll_bytes": polled,
         "bytes_per_refresh": total / refreshes if refreshes else None,
+        "bytes_per_check": (total + polled) / checks if checks else None,
         "charts_sent": [ident for _, _, kind, ident in messages if kind.endswith("plotly_chart")],
         "by_kind": kinds,
     }
@@ -167,7 +198,7 @@ def open_browser(pw):
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
-def refresh_costs(quick: bool) -> dict[str, Any]:
+def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
     """Bytes and server CPU per refresh of a Run page, with no new data and with a point every 5 s."""
     import psutil
     from playwright.sync_api import sync_playwright
@@ -176,10 +207,10 @@ def refresh_costs(quick: bool) -> dict[str, Any]:
 
     window = 20.0 if quick else WINDOW_S
     tmp = Path(tempfile.mkdtemp(prefix="bench-watched-refresh-"))
-    out: dict[str, Any] = {"window_s": window}
+    out: dict[str, Any] = {"window_s": window, "entry": entry}
     try:
         with SyntheticRun(tmp / "runs") as run, sync_playwright() as pw:
-            server = DashboardServer(tmp / "runs", tmp / "streamlit.log").start()
+            server = DashboardServer(tmp / "runs", tmp / "streamlit.log", entry=entry).start()
             try:
                 browser = open_browser(pw)
                 page = browser.new_page(viewport=VIEWPORT)
@@ -200,18 +231,21 @@ def refresh_costs(quick: bool) -> dict[str, Any]:
                     got = summarize(frames.since(t0))
                     cpu = _cpu_s(server_proc) - cpu0
                     got.update(
+                        load_average=os.getloadavg(),
                         server_cpu_s=cpu,
-                        server_cpu_ms_per_refresh=cpu * 1000 / got["refreshes"] if got["refreshes"] else None,
+                        server_cpu_ms_per_refresh=cpu * 1000 / got["checks"] if got["checks"] else None,
                         server_cpu_s_per_minute=cpu * 60 / elapsed,
                         chromium_cpu_s_per_minute=(_tree_cpu_s(chromium) - br0) * 60 / elapsed,
                         charts_sent=len(got["charts_sent"]),
                     )
                     out[name] = got
                     log(
-                        f"watched/{name}: {got['refreshes']} refreshes in {elapsed:.0f} s, "
-                        f"{got['bytes_per_refresh'] or 0:.0f} B and "
+                        f"watched/{name} ({entry}): {got['refreshes']} script runs and {got['polls']} polls "
+                        f"in {elapsed:.0f} s, {got['bytes_per_check'] or 0:.0f} B and "
                         f"{got['server_cpu_ms_per_refresh'] or 0:.1f} ms server CPU per refresh, "
-                        f"{got['charts_sent']} charts sent; Chromium {got['chromium_cpu_s_per_minute']:.2f} CPU-s/min"
+                        f"{got['server_cpu_s_per_minute']:.2f} server CPU-s/min, {got['charts_sent']} charts "
+                        f"sent; Chromium {got['chromium_cpu_s_per_minute']:.2f} CPU-s/min; "
+                        f"load {got['load_average'][0]:.1f}"
                     )
                 browser.close()
             finally:
@@ -226,7 +260,7 @@ def refresh_costs(quick: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[str, Any]:
+def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...], entry: str = ENTRY) -> dict[str, Any]:
     """Launch the overhead run; with ``pages`` ("run", "runs", "compare"), open them in Chromium first."""
     import psutil
     from playwright.sync_api import sync_playwright
@@ -247,8 +281,9 @@ def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[
         return {
             "train_samples_per_second": run["summary"]["train_samples_per_second"],
             "status": run["status"],
+            "load_average": os.getloadavg(),
         }
-    server = DashboardServer(home, tmp / "streamlit.log").start()
+    server = DashboardServer(home, tmp / "streamlit.log", entry=entry).start()
     try:
         with sync_playwright() as pw:
             browser = open_browser(pw)
@@ -270,6 +305,7 @@ def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[
                 "status": run["status"],
                 "server_cpu_s_per_minute": (_cpu_s(server_proc) - cpu0) / minutes,
                 "chromium_cpu_s_per_minute": (_tree_cpu_s(chromium) - br0) / minutes,
+                "load_average": os.getloadavg(),
             }
             browser.close()
     finally:
@@ -277,13 +313,15 @@ def train_once(tmp: Path, data: dict[str, Any], pages: tuple[str, ...]) -> dict[
     return out
 
 
-def pairs_of(data: dict[str, Any], pairs: int, pages: tuple[str, ...], label: str) -> dict[str, Any]:
+def pairs_of(
+    data: dict[str, Any], pairs: int, pages: tuple[str, ...], label: str, entry: str = ENTRY
+) -> dict[str, Any]:
     alone, watched = [], []
     for i in range(pairs):
         for side, opened, runs in (("alone", (), alone), (label, pages, watched)):
             tmp = Path(tempfile.mkdtemp(prefix=f"bench-watched-{side}-"))
             try:
-                runs.append(train_once(tmp, data, opened))
+                runs.append(train_once(tmp, data, opened, entry))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             log(f"pair {i + 1}/{pairs} {side}: {runs[-1]}")
@@ -292,6 +330,7 @@ def pairs_of(data: dict[str, Any], pairs: int, pages: tuple[str, ...], label: st
         for a, b in zip(alone, watched, strict=True)
     ]
     return {
+        "entry": entry,
         "pages": list(pages),
         "alone": alone,
         "watched": watched,
@@ -302,13 +341,43 @@ def pairs_of(data: dict[str, Any], pairs: int, pages: tuple[str, ...], label: st
     }
 
 
-def measure(quick: bool = False, pairs: int = 3) -> dict[str, Any]:
+PARTS = ("refresh", "one_run_page", "five_pages")
+FIVE_PAGES = ("run", "run", "run", "runs", "compare")
+
+
+def measure(
+    quick: bool = False, pairs: int = 3, entry: str = ENTRY, parts: tuple[str, ...] = PARTS
+) -> dict[str, Any]:
     data = dict(DATA)
     if quick:
         data.update(max_train_samples=160, max_eval_samples=48)
         pairs = min(pairs, 1)
     result: dict[str, Any] = {"quick": quick, "data": data, "training": TRAINING, "goals": GOALS}
-    result["refresh"] = refresh_costs(quick)
-    result["one_run_page"] = pairs_of(data, pairs, ("run",), "watched")
-    result["five_pages"] = pairs_of(data, pairs, ("run", "run", "run", "runs", "compare"), "five-pages")
+    if "refresh" in parts:
+        result["refresh"] = refresh_costs(quick, entry)
+    if "one_run_page" in parts:
+        result["one_run_page"] = pairs_of(data, pairs, ("run",), "watched", entry)
+    if "five_pages" in parts:
+        result["five_pages"] = pairs_of(data, pairs, FIVE_PAGES, "five-pages", entry)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.watched", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="20 s windows, one pair, a smaller run")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating alone / watched pairs")
+    parser.add_argument("--entry", default=ENTRY, help=f"the file `streamlit run` serves (default {ENTRY})")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated among {', '.join(PARTS)}")
+    args = parser.parse_args(argv)
+    parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose among {', '.join(PARTS)}")
+    print(json.dumps(measure(args.quick, args.pairs, args.entry, parts), indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,6 +8,10 @@ log) with no timer of its own. The watcher compares what each part was drawn fro
 has now and reruns only the parts whose data changed; the others stay on screen untouched: not rebuilt,
 not serialised, not sent.
 
+What reruns the watcher: where ``dashboard/serve.py`` serves the version route, only a change the
+browser's poller saw (``dashboard.live_poll``: a quiet page runs no script at all); elsewhere its
+``run_every`` timer, every FAST_S or SLOW_S.
+
 Measured on the Run page of a live run with no new data (headless Chromium, 2-core machine): every
 1.5 s refresh rebuilt and re-sent all charts, 84 ms of server CPU and ~8 KB each; see BENCHMARKS.md for
 the figures after.
@@ -26,8 +30,9 @@ from trainer_core import RunStatus
 
 logger = logging.getLogger(__name__)
 
-# Refresh periods of a watcher. A status change must show within ~2 s, so SLOW_S is the slowest a live
-# page ever refreshes; FAST_S while something is about to happen (start, stop, an evaluation).
+# Refresh periods of a watcher (or of its poller's questions). A status change must show within ~2 s, so
+# SLOW_S is the slowest a live page ever asks; FAST_S while something is about to happen (start, stop,
+# an evaluation).
 FAST_S = 1.0
 SLOW_S = 2.0
 # How far ahead (in seconds at the current pace) an expected log or evaluation switches to FAST_S.

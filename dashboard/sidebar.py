@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, live_poll
 from dashboard.tables import format_count
 from trainer_core import RunStatus
 
 REFRESH_S = 5
 
 
-@st.fragment(run_every=REFRESH_S)
 def render_engine_status() -> None:
-    """One line: what the engine is doing, and where it keeps its runs."""
+    """One line: what the engine is doing, and where it keeps its runs (redrawn when it changes, as the
+    poller of ``dashboard.live_poll`` sees; every REFRESH_S on a timer where the route is not served)."""
+    st.fragment(run_every=None if live_poll.polling() else REFRESH_S)(render_engine_line)()
+
+
+def render_engine_line() -> None:
     try:
         status = data.engine_status()
     except Exception as exc:  # noqa: BLE001 - the sidebar must never take the page down with it
@@ -30,3 +34,7 @@ def render_engine_status() -> None:
         f"{dot} Engine: " + " · ".join(parts),
         help=f"Runs folder: {status['home']}\n\nStore: {status['store']}",
     )
+    if live_poll.polling() and live_poll.watch(
+        "sidebar.poll", {"engine": ""}, live_poll.token(status), REFRESH_S
+    ):
+        st.rerun(scope="app")  # the route is unreachable from this browser: declare the timer instead

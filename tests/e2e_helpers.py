@@ -52,11 +52,16 @@ def free_port() -> int:
 
 
 class DashboardServer:
-    """``streamlit run dashboard/app.py`` on a free port, in its own process group, logging to a file."""
+    """``streamlit run dashboard/serve.py`` on a free port, in its own process group, logging to a file.
 
-    def __init__(self, home: Path, log_path: Path):
+    ``entry="dashboard/app.py"`` serves the same pages without the version route live pages poll (their
+    fragments then refresh on Streamlit's timers): the benchmark's "before".
+    """
+
+    def __init__(self, home: Path, log_path: Path, entry: str = "dashboard/serve.py"):
         self.home = home
         self.log_path = log_path
+        self.entry = entry
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -71,7 +76,7 @@ class DashboardServer:
         }
         env.pop("TRAINER_CORE_DB", None)  # the store lives in the runs folder, where the test reads it
         cmd = [
-            sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+            sys.executable, "-m", "streamlit", "run", self.entry,
             "--server.port", str(self.port),
             "--server.headless", "true",
             "--server.address", "127.0.0.1",

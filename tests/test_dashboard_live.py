@@ -1,5 +1,7 @@
 """Watching must not slow the training: the cheap change checks, the refresh pacing, and in a real
-browser, that a refresh with no new data sends no chart and a new point redraws only its chart."""
+browser, that a quiet page runs no script and sends nothing (the browser polls the version route and
+ticks its clock itself), that a new point redraws only its chart, and that a browser that cannot reach
+the route falls back to Streamlit's timer."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 
 from bench.watched import Frames, SyntheticRun, summarize
 from dashboard.live import FAST_S, SLOW_S, refresh_interval, series_mark, stale_parts
+from dashboard.live_poll import run_token
 from trainer_core import MetricsStore
 
 # --------------------------------------------------------------------------------------------------
@@ -63,6 +66,28 @@ def test_runs_version_changes_when_a_row_does(tmp_path):
         store.run_version("nope")
 
 
+def test_run_token_moves_with_what_the_page_shows_not_with_the_heartbeat(tmp_path):
+    store = MetricsStore(tmp_path / "m.db")
+    run_id = store.create_run("r", {})
+    store.update_run(run_id, status="running", step=10)
+    token = run_token(store.run_version(run_id))
+    store.heartbeat(run_id)  # the worker is alive, nothing shown changed
+    assert run_token(store.run_version(run_id)) == token
+    changes = (
+        lambda: store.heartbeat(run_id, step=11),  # the progress bar moves
+        lambda: store.log_metrics(run_id, {"loss": 0.5}, step=11),  # a chart gets a point
+        lambda: store.add_event(run_id, "checkpoint", "saved"),  # the events list grows
+        lambda: store.update_run(run_id, note="smaller lr"),  # the header shows the note
+        lambda: store.update_run(run_id, status="stopping"),
+    )
+    seen = {token}
+    for change in changes:
+        change()
+        now = run_token(store.run_version(run_id))
+        assert now not in seen
+        seen.add(now)
+
+
 # --------------------------------------------------------------------------------------------------
 # pacing and change detection (pure)
 # --------------------------------------------------------------------------------------------------
@@ -115,9 +140,15 @@ def test_only_parts_whose_data_changed_are_stale():
 # --------------------------------------------------------------------------------------------------
 
 
+def _metric_texts(page) -> dict[str, str]:
+    """The status line's metric cards, label -> value, and their order under "order"."""
+    cards = [t.partition("\n") for t in page.get_by_test_id("stMetric").all_inner_texts()]
+    return {label: value.strip() for label, _, value in cards} | {"order": [label for label, _, _ in cards]}
+
+
 @pytest.mark.e2e
-@pytest.mark.timeout(300)
-def test_a_refresh_with_no_new_data_sends_no_chart(tmp_path):
+@pytest.mark.timeout(360)
+def test_a_quiet_run_page_runs_no_script_and_redraws_only_what_changed(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from bench.watched import open_browser
@@ -130,31 +161,56 @@ def test_a_refresh_with_no_new_data_sends_no_chart(tmp_path):
             browser = open_browser(pw)
             page = browser.new_page(viewport=VIEWPORT)
             frames = Frames(page)
+            polls: list[tuple[float, str]] = []
+            page.on("request", lambda r: "/_tc/version" in r.url and polls.append((time.monotonic(), r.url)))
             page.goto(f"{server.url}/run?run={run.run_id}")
             for key in ("run.loss_chart", "run.eval_chart", "run.lr_chart"):
                 chart(page, key).wait_for(timeout=120_000)
             page.wait_for_timeout(3000)
-            # Nothing new for 8 s (the heartbeat still beats): the status line refreshes, no chart is sent.
+            # Nothing new for 8 s (the heartbeat still beats): the browser asks the version route, the
+            # server runs no script and sends no message at all, and the clock still moves.
             t0 = time.monotonic()
+            elapsed_before = page.get_by_test_id("stMetric").first.inner_text()
             page.wait_for_timeout(8000)
             quiet = summarize(frames.since(t0))
-            assert quiet["refreshes"] >= 3, quiet
-            assert quiet["charts_sent"] == [], quiet
-            assert quiet["by_kind"].get("progress", [0])[0] >= 3  # the status line did refresh
+            assert quiet["refreshes"] == 0 and quiet["bytes"] == 0, quiet
+            asked = [url for t, url in polls if t >= t0]
+            assert sum(f"run={run.run_id}" in url for url in asked) >= 3, asked  # every 1-2 s
+            assert any("engine=" in url for url in asked), asked  # the sidebar's line, every 5 s
+            assert (
+                page.get_by_test_id("stMetric").first.inner_text() != elapsed_before
+            )  # ticked in the browser
+            shown = _metric_texts(page)
+            assert shown["order"][:3] == ["Elapsed", "ETA", "Train loss"], shown
+            progress = page.get_by_test_id("stProgress").inner_text()
+            assert progress.endswith("ETA " + shown["ETA"]), (progress, shown)  # bar and card agree
             # A loss point arrives: the loss chart is sent again within ~2 s, the others are not.
             t1 = time.monotonic()
             run.log("loss", 0.05)
             page.wait_for_timeout(4000)
             sent = summarize(frames.since(t1))["charts_sent"]
             assert len(sent) == 1 and "run.loss_chart" in sent[0], sent
-            assert "Train loss" in page.get_by_test_id("stMetric").all_inner_texts()[2]
-            assert "0.0500" in page.get_by_test_id("stMetric").all_inner_texts()[2]
+            assert _metric_texts(page)["Train loss"] == "0.0500"
             # An eval point redraws the evaluation chart only.
             t2 = time.monotonic()
             run.log("eval_f1", 0.9)
             page.wait_for_timeout(4000)
             sent = summarize(frames.since(t2))["charts_sent"]
             assert len(sent) == 1 and "run.eval_chart" in sent[0], sent
+            # A browser that cannot reach the route (a proxy that forwards only Streamlit's paths): after a
+            # few failed polls its watcher goes back to Streamlit's timer, and the page stays live.
+            blocked = browser.new_page(viewport=VIEWPORT)
+            blocked.route("**/_tc/version*", lambda route: route.abort())
+            blocked_frames = Frames(blocked)
+            blocked.goto(f"{server.url}/run?run={run.run_id}")
+            chart(blocked, "run.loss_chart").wait_for(timeout=120_000)
+            blocked.wait_for_timeout(9000)  # 3 failed polls 2 s apart, then the timer
+            t3 = time.monotonic()
+            blocked.wait_for_timeout(6000)
+            timed = summarize(blocked_frames.since(t3))
+            assert timed["by_kind"].get("progress", [0])[0] >= 2, timed  # the timer's refreshes
+            assert timed["charts_sent"] == [], timed
+            blocked.close()
             # The Runs page: its table is sent when a row changes, not on every check.
             page.goto(f"{server.url}/runs")
             page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)
@@ -166,13 +222,46 @@ def test_a_refresh_with_no_new_data_sends_no_chart(tmp_path):
                 page.wait_for_timeout(2500)
                 if "dataframe" not in summarize(frames.since(t))["by_kind"]:
                     break
-            t3 = time.monotonic()
+            t4 = time.monotonic()
             page.wait_for_timeout(6000)
-            idle = summarize(frames.since(t3))
+            idle = summarize(frames.since(t4))
             assert idle["refreshes"] >= 2 and "dataframe" not in idle["by_kind"], idle
             browser.close()
         finally:
             server.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_the_browser_clock_formats_durations_as_the_tables_do():
+    """The poller ticks Elapsed and ETA with its own copy of ``format_duration`` / ``format_eta``: same
+    texts, halves rounded to even as Python's round() does."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from bench.watched import open_browser
+    from dashboard import live_poll
+    from dashboard.tables import format_duration, format_eta
+
+    source = live_poll.compact_js(Path(live_poll.__file__).with_suffix(".js").read_text(encoding="utf-8"))
+    seconds = [0, 0.4, 0.5, 1.5, 2.5, 9.99, 59.49, 59.5, 60, 61.5, 125, 3599.4, 3599.5, 3600, 7322, 86399]
+    seconds += [86400, 90061.7, 1e6, 3.2e7, -1, float("nan"), float("inf"), None]
+    with sync_playwright() as pw:
+        browser = open_browser(pw)
+        page = browser.new_page()
+        shown = page.evaluate(
+            """async ([source, seconds]) => {
+                const url = URL.createObjectURL(new Blob([source], {type: "text/javascript"}));
+                const poller = await import(url);
+                return seconds.map((s) => [poller.formatDuration(s), poller.formatEta(s)]);
+            }""",
+            [source, seconds],
+        )
+        browser.close()
+    for s, (duration, eta) in zip(seconds, shown, strict=True):
+        assert duration == format_duration(s), s
+        assert eta == format_eta(s, "running"), s
 
 
 def test_imports_are_frozen_out_of_the_collection_after_each_run():

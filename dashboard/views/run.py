@@ -1,8 +1,10 @@
 """Run: one run, live while it trains, and its outcome once done.
 
-While the run is active a small watcher refreshes every 1-2 s (``dashboard.live``): it asks the store
-one indexed question, redraws the status line, and reruns only the parts whose data changed (actions,
-loss, evaluation, learning-rate chart, log and events), so a refresh with nothing new sends no chart.
+While the run is active a small watcher (``dashboard.live``) redraws the status line and reruns only the
+parts whose data changed (actions, loss, evaluation, learning-rate chart, log and events). The browser
+asks the server's version route every 1-2 s and reruns the watcher only when the answer moved
+(``dashboard.live_poll``), so a refresh with nothing new runs no script and sends nothing; where that
+route is not served, the watcher reruns on a timer instead, and a refresh with nothing new sends no chart.
 A finished run's page does not refresh; the outcome of a completed run is drawn by ``run_outcome``.
 
 The URL names the run (``?run=<id>``), so a run's page can be bookmarked and shared.
@@ -14,7 +16,7 @@ import time
 
 import streamlit as st
 
-from dashboard import data, live_data, state
+from dashboard import data, live_data, live_poll, state
 from dashboard.figures import eval_figure, loss_figure, lr_figure
 from dashboard.live import (
     FAST_S,
@@ -33,25 +35,23 @@ from dashboard.tables import (
     RESUMABLE,
     dataset_label,
     f1_legend,
-    format_duration,
-    format_eta,
     format_timestamp,
     run_label_names,
     run_labels,
     short_checkpoint,
-    status_label,
 )
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
 from dashboard.views.run_resources import render_resources
+from dashboard.views.run_status import render_status
 from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series
 
-CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
 PICKED = "run.picked"
 SMOOTHING = "run.smoothing"
 FIGURES = "run._figures"  # chart key -> (what it was drawn from, the figure)
 DRAWN = "run._drawn"  # part -> what it was last drawn from
 EVERY = "run._every"  # the watcher's refresh period now
 WATCHING = "run._watching"  # False while the page's own run draws every part (nothing to rerun yet)
+POLL = "run.poll"  # the version poller's component (dashboard.live_poll), in the watcher
 # The fragments of the live panel, by their st.fragment key (the watcher reruns them by these names).
 PARTS = {name: f"run.part.{name}" for name in ("pace", "actions", "loss", "eval", "lr", "log", "resources")}
 
@@ -147,11 +147,15 @@ def part_marks(version: dict) -> dict[str, tuple]:
 
 @st.fragment(key=PARTS["pace"])
 def render_live(run_id: str) -> None:
-    """Holds the watcher, declared with the refresh period the run needs now (rerun to change it)."""
+    """Holds the watcher, declared with the refresh period the run needs now (rerun to change it).
+
+    While the page polls the version route (``dashboard.live_poll``) the watcher has no timer: only a
+    change the poller saw reruns it. Else its ``run_every`` timer reruns it every FAST_S or SLOW_S.
+    """
     run, version = current(run_id)
     every = refresh_interval(run, version, time.time()) if run is not None else FAST_S
     st.session_state[EVERY] = every
-    st.fragment(run_every=every)(render_watcher)(run_id)
+    st.fragment(run_every=None if live_poll.polling() else every)(render_watcher)(run_id)
 
 
 def render_watcher(run_id: str) -> None:
@@ -161,79 +165,18 @@ def render_watcher(run_id: str) -> None:
         # Deleted, or finished: redraw the whole page in its final layout, outcome included.
         data.forget_runs()
         st.rerun()
-    render_status(run, version)
+    clock = render_status(run, version)
+    every = refresh_interval(run, version, time.time())
+    polled = live_poll.polling()
+    if polled and live_poll.watch(POLL, {"run": run_id}, live_poll.run_token(version), every, clock):
+        polled = False  # the browser cannot reach the route: the watcher goes back to its timer
+        every = None
     if not st.session_state.get(WATCHING):
         return  # the page's own run draws every part after this one
     stale = stale_parts(drawn_marks(DRAWN), part_marks(version))
-    if refresh_interval(run, version, time.time()) != st.session_state.get(EVERY):
-        stale.append(PARTS["pace"])
+    if not polled and every != st.session_state.get(EVERY):
+        stale.append(PARTS["pace"])  # declare the watcher again, with its timer at the new period
     rerun_parts(stale)
-
-
-def render_status(run: dict, version: dict) -> None:
-    """Progress, elapsed / ETA, latest loss, best scores, and what the status means (no store read unless
-    an evaluation or a loss point arrived since the last refresh)."""
-    # The charts are drawn from the metric points, the row's step from a rate-limited heartbeat: the
-    # progress shown is never behind the last plotted step.
-    plotted = max((s for k, (_, s) in version["series"].items() if k in CHART_KEYS and s), default=None)
-    best = live_data.best(run["id"], EVAL_KEYS, series_mark(version, EVAL_KEYS))
-    latest = live_data.last(run["id"], "loss", series_mark(version, ("loss",)))
-    render_status_line(run, plotted, best, latest)
-
-
-def render_status_line(run: dict, plotted_step: int | None, best: dict, latest: dict | None) -> None:
-    prog = data.progress(run, plotted_step)
-    cfg = run.get("config") or {}
-    epochs = cfg.get("num_train_epochs")
-    step_text = f"step {prog['step']:,} / {prog['total_steps']:,}" if prog["total_steps"] else "preparing"
-    epoch_text = (
-        f" · epoch {prog['epoch']:.2f}" + (f" / {epochs:g}" if epochs else "") if prog.get("epoch") else ""
-    )
-    if run["status"] in ACTIVE_STATUSES:
-        eta = format_eta(prog["eta_s"], run["status"], prog.get("estimating", False))
-        text = f"{status_label(run['status'])} · {step_text}{epoch_text} · ETA {eta}"
-    else:
-        text = f"{status_label(run['status'])} · {step_text}{epoch_text}"
-    st.progress(float(prog["fraction"] or 0.0), text=text)
-    c = st.columns(5)
-    if run["status"] in ACTIVE_STATUSES:
-        c[0].metric("Elapsed", format_duration(prog["elapsed_s"]))
-        c[1].metric("ETA", format_eta(prog["eta_s"], run["status"], prog.get("estimating", False)))
-    else:
-        c[0].metric("Duration", format_duration(prog["elapsed_s"]))
-        c[1].metric("Steps", f"{prog['step']:,}")
-    # The latest logged loss, where the loss chart ends; Trainer's summary ``train_loss`` is the average
-    # over the whole run, a different number, so it is only ever shown as "Avg train loss".
-    if latest is not None:
-        c[2].metric("Train loss", f"{latest['value']:.4f}", help=f"Latest logged, at step {latest['step']}")
-    elif (avg := (run.get("summary") or {}).get("train_loss")) is not None:
-        c[2].metric("Avg train loss", f"{avg:.4f}", help="Average over the run (no loss points recorded)")
-    else:
-        c[2].metric("Train loss", "—")
-    f1_label = f1_legend(run_label_names(run, data.events(run)), cfg, "Best eval F1")  # says what F1 is
-    for col, key, label in ((c[3], ACCURACY, "Best eval accuracy"), (c[4], F1, f1_label)):
-        point = best.get(key)
-        if point:
-            where = (
-                f"epoch {point['epoch']:.2f}" if point.get("epoch") is not None else f"step {point['step']}"
-            )
-            col.metric(label, f"{point['value']:.4f}", help=f"At {where}")
-        else:
-            col.metric(label, "—")
-    if run["status"] == RunStatus.FAILED:
-        st.error(f"**Failed:** {run.get('error') or 'unknown error'}", icon=":material/error:")
-        if run.get("traceback"):
-            with st.expander("Traceback", expanded=True):
-                st.code(run["traceback"], language="python")
-    elif run["status"] == RunStatus.STOPPED:
-        st.info(
-            "Stopped. **Resume** continues from the latest checkpoint with the same step count.",
-            icon=":material/stop_circle:",
-        )
-    elif run["status"] == RunStatus.STOPPING:
-        st.info(
-            "Stopping: the worker saves a checkpoint at the next step, then exits.", icon=":material/pending:"
-        )
 
 
 def render_resume(bar, run_id: str) -> None:
