@@ -73,6 +73,9 @@ class DashboardServer:
             "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            # The browser paths train two runs at once (watch one, stop and resume another): on a machine
+            # under 8 cores the queue's default (one run per 4 cores) would hold the second back.
+            "TRAINER_CORE_SLOTS": os.environ.get("TRAINER_CORE_SLOTS", "2"),
         }
         env.pop("TRAINER_CORE_DB", None)  # the store lives in the runs folder, where the test reads it
         cmd = [
