@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -91,11 +92,29 @@ def train_loop_per_worker(options: dict[str, Any]) -> None:
         record_outcome(store, folder, run_id, attempt, status, 0, {"summary": outcome.summary})
 
 
-def ray_error_text(exc: BaseException) -> str:
-    """Ray's reason for a failed ``fit()``, without the tracebacks it quotes."""
-    text = str(exc).strip()
-    kept = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
-    reason = " ".join(kept[:6]) if kept else type(exc).__name__
+def ray_error_text(exc: BaseException, limit: int = 600) -> str:
+    """Ray's reason for a failed ``fit()`` in one line, without the tracebacks it quotes.
+
+    Ray's text mixes its reason with quoted tracebacks, and spreads the reason itself over indented
+    lines (``Worker(\n    rank=1,\n    pid=...)``, an actor's ``class_name:``/``pid:`` details): dropping
+    every indented line left ``Worker( )``. Only the traceback blocks go (from ``Traceback (most recent
+    call last):`` up to the exception line that closes each); the rest is joined with its whitespace
+    collapsed.
+    """
+    kept, in_traceback = [], False
+    for line in str(exc).strip().splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+            continue
+        if in_traceback and (not line.strip() or line.startswith((" ", "\t"))):
+            continue  # a frame ("  File ...") or its source line
+        in_traceback = False
+        if line.strip():
+            kept.append(" ".join(line.split()))
+    # "Worker( rank=1, pid=7, )" once joined: close the brackets up again.
+    reason = re.sub(r",?\s*\)", ")", re.sub(r"\(\s+", "(", " ".join(kept))) or type(exc).__name__
+    if len(reason) > limit:
+        reason = reason[: limit - 1].rstrip() + "…"
     return f"the run failed on the Ray cluster: {type(exc).__name__}: {reason}"
 
 
