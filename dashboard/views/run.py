@@ -41,9 +41,10 @@ from dashboard.tables import (
     short_checkpoint,
     status_label,
 )
+from dashboard.views.cluster import render_wait_reason
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
 from dashboard.views.run_resources import render_resources
-from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series
+from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series, where_it_runs
 
 CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
 PICKED = "run.picked"
@@ -93,6 +94,7 @@ def render_header(run: dict) -> None:
     st.caption(
         f"Checkpoint `{short_checkpoint(cfg.get('model_name_or_path'))}` · "
         f"dataset `{dataset_label(cfg)}` · created {format_timestamp(run.get('created_at'))} · id `{run['id']}`"
+        + f" · runs on {where_it_runs(run)}"
         + (f" · attempt {run['attempt'] + 1}" if run.get("attempt") else "")
     )
     if run.get("tags"):
@@ -220,6 +222,7 @@ def render_status_line(run: dict, plotted_step: int | None, best: dict, latest: 
             col.metric(label, f"{point['value']:.4f}", help=f"At {where}")
         else:
             col.metric(label, "—")
+    render_wait_reason(run)  # a queued Ray run: why Ray has not started it
     if run["status"] == RunStatus.FAILED:
         st.error(f"**Failed:** {run.get('error') or 'unknown error'}", icon=":material/error:")
         if run.get("traceback"):

@@ -37,6 +37,9 @@ def render_queue() -> None:
         for entry in entries:
             run_id, name = entry["id"], entry["name"]
             row = st.columns([1, 5, 6, 1, 1, 1], vertical_alignment="center")
+            if entry["position"] is None:  # a Ray run: it waits for the cluster, not in this order
+                render_ray_entry(row, entry)
+                continue
             row[0].markdown(f"**#{entry['position']}**")
             row[1].markdown(f"{name} · `{run_id}`")
             row[2].caption(
@@ -65,6 +68,25 @@ def render_queue() -> None:
                 help="Take it out of the queue (it is kept as stopped; Resume queues it again)",
             ):
                 act(_cancel, run_id, f"{name} removed from the queue")
+
+
+def _stop_ray_run(run_id: str) -> None:
+    data.get_launcher().stop(run_id, force=True)  # stops its Ray job; resume submits it again
+
+
+def render_ray_entry(row, entry: dict) -> None:
+    """A queued Ray run: Ray's reason, and a cancel that stops its Ray job."""
+    run_id, name = entry["id"], entry["name"]
+    row[0].markdown("**Ray**")
+    row[1].markdown(f"{name} · `{run_id}`")
+    row[2].caption(entry["reason"])
+    if row[5].button(
+        "",
+        key=f"queue.cancel.{run_id}",
+        icon=":material/close:",
+        help="Stop its Ray job before it starts (it is kept as stopped; Resume submits it again)",
+    ):
+        act(_stop_ray_run, run_id, f"{name} stopped on the Ray cluster")
 
 
 def render_start_forecast() -> None:
