@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
+from dashboard import form as F
 from dashboard.state import act
 
 REFRESH_S = 2.0
@@ -91,6 +92,9 @@ def render_ray_entry(row, entry: dict) -> None:
 
 def render_start_forecast() -> None:
     """One line under New run's Start button: whether the run would start now or wait, and for what."""
+    if st.session_state.get(F.key("executor")) == "ray":
+        st.caption("Goes to the Ray cluster: no slot of this machine; Ray starts it once its workers fit.")
+        return
     try:
         forecast = _queue().forecast()
     except Exception as exc:  # noqa: BLE001 - a bad TRAINER_CORE_SLOTS must not hide the form
