@@ -160,6 +160,7 @@ def test_new_run_on_the_cluster_runs_live_and_shows_where(ray_cluster, runs_home
     shown = texts(at.code)
     assert "executor: ray" in shown and "num_workers: 2" in shown
     assert f"ray_address: {ray_cluster.address}" in shown
+    assert "Goes to the Ray cluster" in texts(at.caption)  # not this machine's queue forecast
 
     began = time.monotonic()
     button(at, "new.start").click().run()
