@@ -125,6 +125,12 @@ def test_rays_error_text_keeps_its_reason_and_drops_its_tracebacks():
     assert "Worker(rank=1, pid=4242) died unexpectedly" in text, text
     assert "killed by SIGKILL" in text and "File " not in text and "backward" not in text, text
     assert "\n" not in text and len(ray_error_text(RuntimeError("x" * 5000))) < 700
+    # A long one keeps its start and its end (the cause), not only its start.
+    details = "\n".join(f"    field_{i}='{'v' * 60}'," for i in range(20))
+    long = ray_error_text(
+        RuntimeError(f"A worker health check failed. Worker(\n{details}\n)\nThe actor died")
+    )
+    assert long.endswith("The actor died") and "health check failed" in long and len(long) < 700, long
 
 
 def test_two_workers_on_two_nodes_stop_and_resume(ray_cluster, launcher):

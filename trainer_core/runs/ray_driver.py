@@ -114,7 +114,10 @@ def ray_error_text(exc: BaseException, limit: int = 600) -> str:
     # "Worker( rank=1, pid=7, )" once joined: close the brackets up again.
     reason = re.sub(r",?\s*\)", ")", re.sub(r"\(\s+", "(", " ".join(kept))) or type(exc).__name__
     if len(reason) > limit:
-        reason = reason[: limit - 1].rstrip() + "…"
+        # Its start says what failed and its end why (a lost worker: "...died unexpectedly", "killed by
+        # SIGKILL"); the middle is the worker's details (actor, node, log file path: ~700 characters).
+        head = limit * 2 // 5
+        reason = reason[:head].rstrip() + " … " + reason[-(limit - head - 3) :].lstrip()
     return f"the run failed on the Ray cluster: {type(exc).__name__}: {reason}"
 
 
