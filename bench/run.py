@@ -29,6 +29,7 @@ FIGURES = {
     "footprint": "bench.footprint",
     "queue": "bench.queue",
     "watched": "bench.watched",
+    "executors": "bench.executors",
 }
 # `make bench` without --only: the 30-minute footprint run is left to an explicit --only footprint.
 DEFAULT = ("overhead", "overhead-concurrent", "store", "watched", "mrpc", "queue")

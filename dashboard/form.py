@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dashboard.form_numbers import NUMBER_FIELDS, STEP_BOXES, number_text, read_numbers
+from dashboard.form_where import WHERE_DEFAULTS, WHERE_OPTIONS, where_to_config, where_to_form
 from trainer_core import (
     BUILTIN_DATASETS,
     BUILTIN_MODELS,
@@ -108,6 +109,7 @@ DEFAULTS: dict[str, Any] = {
     "metric_for_best_model": BEST_METRICS[0],
     "advanced_json": "",
     "run_name": "",
+    **WHERE_DEFAULTS,  # this machine, unless the user picks a Ray cluster
 }
 # Config keys the form's widgets own; anything else a cloned config sets goes to the advanced box.
 FORM_CONFIG_KEYS = frozenset(
@@ -125,6 +127,7 @@ FORM_CONFIG_KEYS = frozenset(
         "save_steps",
         "metric_for_best_model",
         "warmup_steps",
+        *WHERE_DEFAULTS,
     )
 )
 # Keys that are per-run by construction and never worth pre-filling.
@@ -252,6 +255,7 @@ def form_to_config(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
         advanced = {}
     if problem := _boxed_in_advanced(advanced, values):
         errors["advanced_json"] = problem
+    where_to_config(values, config, errors)
     config.update(advanced)
     if "warmup_steps" not in advanced and _not_a_ratio(values.get("warmup_ratio")):
         # transformers reads a warmup_steps of 1 or more as a step count: 5 in the ratio box would run
@@ -346,6 +350,7 @@ def config_to_form(
             validation_split=config.get("validation_split") or "",
         )
 
+    values.update(where_to_form(config))
     advanced: dict[str, Any] = {}
     for name in DIRECT_KEYS + ("logging_steps", "eval_steps", "save_steps"):
         if name not in config:
@@ -401,6 +406,7 @@ _FIXED_OPTIONS: dict[str, tuple[Any, ...]] = {
     "data_source": DATA_SOURCES,
     "data_builtin": tuple(BUILTIN_DATASETS),
     "metric_for_best_model": tuple(BEST_METRICS),
+    **WHERE_OPTIONS,
 }
 
 

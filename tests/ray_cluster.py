@@ -54,7 +54,10 @@ class RayCluster:
 
     def _start_node(self, head: bool, num_cpus: int, log_name: str) -> subprocess.Popen:
         cmd = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}"]
-        cmd += ["--num-gpus=0", "--disable-usage-stats", f"--temp-dir={self.root / 'ray'}"]
+        # A session folder per node, as on separate machines: sharing one, both nodes' log monitors
+        # tailed the same worker logs and every line reached the job's driver (and train.log) twice.
+        temp = self.root / ("ray" if head else f"ray-{len(self.nodes)}")
+        cmd += ["--num-gpus=0", "--disable-usage-stats", f"--temp-dir={temp}"]
         if head:
             cmd += ["--head", f"--port={self.gcs_port}", "--dashboard-host=127.0.0.1"]
             cmd += [f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={free_port()}"]

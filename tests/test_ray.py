@@ -23,6 +23,7 @@ from tests.test_launcher import wait_for
 from trainer_core.config import config_from_dict
 from trainer_core.errors import ConfigError
 from trainer_core.runs import ray_jobs
+from trainer_core.runs.ray_driver import ray_error_text
 from trainer_core.runs.ray_executor import check_cluster_reach, where_it_runs
 from trainer_core.tracking.status import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED
 
@@ -104,6 +105,38 @@ def test_cluster_status_shows_both_nodes(ray_cluster):
     assert len(status["nodes"]) == 2 and sum(n["is_head"] for n in status["nodes"]) == 1
     assert status["cpus"] == 2 and status["gpus"] == 0 and status["this_machine"]
     assert 0 <= status["free_cpus"] <= 2
+    assert status["memory"] > 0 and 0 <= status["free_memory"] <= status["memory"]
+    assert status["memory"] == sum(n["memory"] for n in status["nodes"])
+
+
+def test_rays_error_text_keeps_its_reason_and_drops_its_tracebacks():
+    # The shape of Ray Train's error for a lost worker (Ray 2.60, as seen in the killed-worker test):
+    # rank 0's snippet (its traceback cut by Ray), then the lost worker's details and why it died.
+    error = RuntimeError(
+        "Training failed due to worker errors:\n"
+        "[Rank 0 Error Snippet]:\n"
+        "... (Output truncated. See individual worker logs for full details) ...\n"
+        '  File "torch/autograd/graph.py", line 979, in _engine_run_backward\n'
+        "    return Variable._execution_engine.run_backward(\n"
+        "RuntimeError: [gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer.\n"
+        "[Rank 1 Error Snippet]: A worker health check failed. Worker info: Worker(\n"
+        "    actor=Actor(RayTrainWorker, ee54e2),\n"
+        "    metadata=ActorMetadata(hostname='vm', node_ip='10.0.0.2', pid=12712),\n"
+        "    distributed_context=DistributedContext(world_rank=1, world_size=2),\n"
+        f"    log_file_path='/tmp/ray/session/logs/train/{'w' * 120}.log',\n"
+        ")\n"
+        "The actor died unexpectedly before finishing this task.\n"
+        "\tclass_name: RayTrainWorker\n"
+        "\tpid: 12712\n"
+        f"The actor is dead because its worker process has died. {'Some common causes ... ' * 40}\n"
+    )
+    text = ray_error_text(error)
+    assert "Worker(rank 1, pid 12712, on 10.0.0.2)" in text, text
+    assert "The actor died unexpectedly before finishing this task." in text, text
+    assert "The actor is dead because its worker process has died" in text, text
+    assert "Connection reset by peer" in text and "File " not in text and "log_file_path" not in text
+    assert "\n" not in text and len(text) < 1100, text
+    assert len(ray_error_text(RuntimeError("x" * 5000))) < 1100
 
 
 def test_two_workers_on_two_nodes_stop_and_resume(ray_cluster, launcher):
@@ -111,11 +144,15 @@ def test_two_workers_on_two_nodes_stop_and_resume(ray_cluster, launcher):
     run_id = launcher.launch(ray_config(ray_cluster))
     run = launcher.store.get_run(run_id)
     assert run["ray_address"] == ray_cluster.address and run["ray_job_id"] == f"trainer-core-{run_id}-0"
-    assert where_it_runs(run) == f"Ray cluster at {ray_cluster.address}"
+    assert where_it_runs(run) == f"Ray cluster at {ray_cluster.address} · job trainer-core-{run_id}-0"
     # The run went to the cluster, not to this machine's queue: it holds no local slot and never waits.
-    assert launcher.run_queue.entries() == [] and launcher.start_queued() == []
+    entries = launcher.run_queue.entries()
+    assert [e for e in entries if e["position"] is not None] == [] and launcher.start_queued() == []
     if run["status"] == QUEUED:
         assert launcher.ray_wait_reason(run)
+        # Listed with the queue (by the CLI's `queue` and the Runs page), as waiting for the cluster.
+        (entry,) = [e for e in entries if e["id"] == run_id] or [launcher.run_queue.entry(run_id)]
+        assert entry["on_ray"] and f"on the Ray cluster at {ray_cluster.address}" in entry["reason"]
 
     wait_for(
         lambda: (r := launcher.store.get_run(run_id))["status"] == RUNNING and (r["step"] or 0) >= 3,
@@ -190,8 +227,13 @@ def test_a_killed_worker_fails_the_run_with_rays_reason(ray_cluster, runs_home, 
     run = launcher.wait(run_id, timeout=60)
     took = time.monotonic() - killed_at
     assert run["status"] == FAILED, run
-    assert "Ray" in run["error"] and ("died" in run["error"] or "SIGKILL" in run["error"]), run["error"]
+    assert "Ray" in run["error"] and ("died" in run["error"] or "SIGKILL" in run["error"]), (
+        run["error"],
+        (run["traceback"] or "")[-6000:],
+    )
     assert took < 30, took
+    # Ray's reason in one line, its indented parts kept (they once came out as "Worker( )").
+    assert "( )" not in run["error"] and "Traceback" not in run["error"], run["error"]
     print(f"\nkilled worker -> failed run in {took:.1f} s: {run['error'][:300]}")
     shown = json.loads(cli("show", run_id, "--json", home=runs_home).stdout)
     assert shown["status"] == FAILED

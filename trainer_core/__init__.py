@@ -33,6 +33,7 @@ from trainer_core.config import (
     to_yaml,
 )
 from trainer_core.config.args import training_choices, training_field_defaults
+from trainer_core.config.checks import EXECUTORS
 from trainer_core.config.coercion import value_from_text
 from trainer_core.errors import (
     ConfigError,
@@ -48,6 +49,7 @@ from trainer_core.runs.launcher import Launcher
 from trainer_core.runs.preflight import check_max_length
 from trainer_core.runs.ray_executor import where_it_runs
 from trainer_core.runs.ray_jobs import cluster_status
+from trainer_core.runs.ray_jobs import configured_address as configured_ray_address
 from trainer_core.runs.rebuild import rebuild_store
 from trainer_core.runs.resources import describe_system_series
 from trainer_core.sweeps.budget import TrialEstimate, estimate_trial_time
@@ -101,6 +103,7 @@ __all__ = [
     "ALL_STATUSES",
     "COUNTED_TRIAL_STATUSES",
     "DISTRIBUTIONS",
+    "EXECUTORS",
     "OBJECTIVES",
     "PRUNERS",
     "RESUMABLE_STATUSES",
@@ -138,6 +141,7 @@ __all__ = [
     "RunStatus",
     "check_max_length",
     "cluster_status",
+    "configured_ray_address",
     "config_diff",
     "config_from_dict",
     "f1_meaning",

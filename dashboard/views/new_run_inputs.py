@@ -310,7 +310,7 @@ def render_hyperparameters(slots: dict, help_: dict) -> None:
     field(c[3], "bf16", st.toggle, "bf16 mixed precision")
     render_schedule(field)
     render_best_model(field)
-    render_processes(field)
+    render_where(field)
     render_advanced(slots)
 
 
@@ -347,10 +347,12 @@ def render_best_model(field) -> None:
     field(c[2], "early_stopping_patience", number_box, patience, placeholder="off (leave empty)")
 
 
-def render_processes(field) -> None:
-    """How many processes train the run (torchrun on this machine); its limits are the engine's check."""
-    c = st.columns(4)
-    field(c[0], "num_processes", number_box, "Processes (GPUs or CPU cores)")
+def render_where(field) -> None:
+    """This machine (torchrun's processes) or a Ray cluster: ``new_run_where``, imported when drawn
+    because it builds on this module's widgets."""
+    from dashboard.views.new_run_where import render_where as draw
+
+    draw(field)
 
 
 def render_advanced(slots: dict) -> None:

@@ -43,7 +43,7 @@ from dashboard.tables import (
 from dashboard.views.run_outcome import CHART_CONFIG, render_outcome
 from dashboard.views.run_resources import render_resources
 from dashboard.views.run_status import render_status
-from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series
+from trainer_core import ACTIVE_STATUSES, RunStatus, is_system_series, where_it_runs
 
 PICKED = "run.picked"
 SMOOTHING = "run.smoothing"
@@ -93,6 +93,7 @@ def render_header(run: dict) -> None:
     st.caption(
         f"Checkpoint `{short_checkpoint(cfg.get('model_name_or_path'))}` · "
         f"dataset `{dataset_label(cfg)}` · created {format_timestamp(run.get('created_at'))} · id `{run['id']}`"
+        + f" · runs on {where_it_runs(run)}"
         + (f" · attempt {run['attempt'] + 1}" if run.get("attempt") else "")
     )
     if run.get("tags"):

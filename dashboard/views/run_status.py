@@ -24,6 +24,7 @@ from dashboard.tables import (
     status_label,
     with_plotted_step,
 )
+from dashboard.views.cluster import render_wait_reason
 from trainer_core import ACTIVE_STATUSES, RunStatus, run_progress
 
 CHART_KEYS = ("loss", "eval_loss", *EVAL_KEYS, "learning_rate")
@@ -102,6 +103,7 @@ def render_status_line(run: dict, plotted_step: int | None, best: dict, latest: 
             col.metric(label, f"{point['value']:.4f}", help=f"At {where}")
         else:
             col.metric(label, "—")
+    render_wait_reason(run)  # a queued Ray run: why Ray has not started it
     if run["status"] == RunStatus.FAILED:
         st.error(f"**Failed:** {run.get('error') or 'unknown error'}", icon=":material/error:")
         if run.get("traceback"):

@@ -8,8 +8,9 @@ from dashboard import data, live_data, state, sweep_data
 from dashboard.live import drawn_marks, record_drawn, rerun_parts
 from dashboard.state import act
 from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
+from dashboard.views.cluster import render_cluster
 from dashboard.views.runs_queue import render_queue
-from trainer_core import ACTIVE_STATUSES, ALL_STATUSES
+from trainer_core import ACTIVE_STATUSES, ALL_STATUSES, where_it_runs
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"
@@ -94,6 +95,7 @@ def render_table() -> None:
     progress = {r["id"]: data.progress(r) for r in shown}
     best = {r["id"]: data.best_metrics(r) for r in shown}
     table = runs_table(shown, progress, best)
+    table["Where"] = [where_it_runs(r) for r in shown]  # this machine, another host, or a Ray cluster
     event = st.dataframe(
         table,
         placeholder="—",
@@ -123,6 +125,7 @@ def render_table() -> None:
             "LR": st.column_config.NumberColumn("LR", format="%.0e", width=50),
             "Started": st.column_config.DatetimeColumn("Started", format="MM-DD HH:mm", width=88),
             "Duration": st.column_config.TextColumn("Duration", width=65),
+            "Where": st.column_config.TextColumn("Where", width=110),
         },
     )
     st.caption(
@@ -199,8 +202,10 @@ def main() -> None:
     runs = data.list_runs()
     if not runs:
         render_empty()
+        render_cluster()  # a configured cluster shows before its first run
         return
     render_queue()
+    render_cluster()
     render_filters()
     render_table()
     render_watcher()  # after the table: a watcher reruns parts drawn before it

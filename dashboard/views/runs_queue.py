@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
+from dashboard import form as F
 from dashboard.state import act
 
 REFRESH_S = 2.0
@@ -37,6 +38,9 @@ def render_queue() -> None:
         for entry in entries:
             run_id, name = entry["id"], entry["name"]
             row = st.columns([1, 5, 6, 1, 1, 1], vertical_alignment="center")
+            if entry["position"] is None:  # a Ray run: it waits for the cluster, not in this order
+                render_ray_entry(row, entry)
+                continue
             row[0].markdown(f"**#{entry['position']}**")
             row[1].markdown(f"{name} · `{run_id}`")
             row[2].caption(
@@ -67,8 +71,30 @@ def render_queue() -> None:
                 act(_cancel, run_id, f"{name} removed from the queue")
 
 
+def _stop_ray_run(run_id: str) -> None:
+    data.get_launcher().stop(run_id, force=True)  # stops its Ray job; resume submits it again
+
+
+def render_ray_entry(row, entry: dict) -> None:
+    """A queued Ray run: Ray's reason, and a cancel that stops its Ray job."""
+    run_id, name = entry["id"], entry["name"]
+    row[0].markdown("**Ray**")
+    row[1].markdown(f"{name} · `{run_id}`")
+    row[2].caption(entry["reason"])
+    if row[5].button(
+        "",
+        key=f"queue.cancel.{run_id}",
+        icon=":material/close:",
+        help="Stop its Ray job before it starts (it is kept as stopped; Resume submits it again)",
+    ):
+        act(_stop_ray_run, run_id, f"{name} stopped on the Ray cluster")
+
+
 def render_start_forecast() -> None:
     """One line under New run's Start button: whether the run would start now or wait, and for what."""
+    if st.session_state.get(F.key("executor")) == "ray":
+        st.caption("Goes to the Ray cluster: no slot of this machine; Ray starts it once its workers fit.")
+        return
     try:
         forecast = _queue().forecast()
     except Exception as exc:  # noqa: BLE001 - a bad TRAINER_CORE_SLOTS must not hide the form

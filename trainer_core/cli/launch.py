@@ -60,5 +60,6 @@ def launch_command(args) -> int:
     print(run_id)
     entry = launcher.run_queue.entry(run_id)
     if entry is not None:  # stdout stays the id alone, for scripts
-        print(f"queued at position {entry['position']}: {entry['reason']}", file=sys.stderr)
+        where = "queued" if entry["position"] is None else f"queued at position {entry['position']}"
+        print(f"{where}: {entry['reason']}", file=sys.stderr)
     return 0

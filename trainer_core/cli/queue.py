@@ -43,7 +43,6 @@ def queue_command(args) -> int:
     print(f"{'POS':>3}  {'RUN ID':<23} {'PRIORITY':>8}  {'GPUS':>4}  {'NAME':<24} WHY")
     for e in entries:
         gpus = "-" if e["num_gpus"] is None else e["num_gpus"]
-        print(
-            f"{e['position']:>3}  {e['id']:<23} {e['priority']:>8}  {gpus:>4}  {e['name'][:24]:<24} {e['reason']}"
-        )
+        place = "ray" if e["position"] is None else e["position"]  # a Ray run waits for the cluster
+        print(f"{place:>3}  {e['id']:<23} {e['priority']:>8}  {gpus:>4}  {e['name'][:24]:<24} {e['reason']}")
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from trainer_core.errors import RunNotFoundError, RunStateError
 from trainer_core.runs.devices import CPU_SLOT, DeviceInventory
+from trainer_core.runs.ray_executor import queue_entries as ray_queue_entries
 from trainer_core.tracking.status import STOPPED
 from trainer_core.tracking.store import MetricsStore
 
@@ -147,8 +148,9 @@ class RunQueue:
         return run is not None
 
     def entries(self) -> list[dict[str, Any]]:
-        """The waiting runs in the order they start: id, name, priority, position, ahead, reason."""
-        return why_waiting(*self.store.queue_state(self.host), self.inventory)
+        """The waiting runs in the order they start: id, name, priority, position, ahead, reason; then
+        the queued Ray runs, which wait for the cluster, not for this machine (position None)."""
+        return why_waiting(*self.store.queue_state(self.host), self.inventory) + ray_queue_entries(self.store)
 
     def entry(self, run_id: str) -> dict[str, Any] | None:
         """One waiting run's entry, or None when it is not waiting."""

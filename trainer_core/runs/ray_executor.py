@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,13 @@ def is_ray_run(run: dict[str, Any]) -> bool:
 
 
 def where_it_runs(run: dict[str, Any]) -> str:
-    """Where a run trains, in words: ``Ray cluster at <address>`` or ``this machine (<host>)``."""
+    """Where a run trains, in words: ``Ray cluster at <address> · job <id>``, ``this machine``, or the
+    name of the machine whose worker trains it (a shared PostgreSQL store holds other machines' runs)."""
     if is_ray_run(run):
-        return f"Ray cluster at {run['ray_address']}"
-    return f"{run.get('host') or 'this machine'}"
+        job = run.get("ray_job_id")
+        return f"Ray cluster at {run['ray_address']}" + (f" · job {job}" if job else "")
+    host = run.get("host")
+    return "this machine" if not host or host == socket.gethostname() else host
 
 
 def check_cluster_reach(status: dict[str, Any], store_url: str, store_path: str, config: RunConfig) -> None:
@@ -151,24 +155,57 @@ class RayExecution:
             return False
 
     def ray_wait_reason(self, run: dict[str, Any]) -> str | None:
-        """Why a queued Ray run has not started training, in Ray's words; None when it is not waiting."""
-        if not is_ray_run(run) or run["status"] != QUEUED:
-            return None
-        job_id = run.get("ray_job_id")
-        if job_id is None:
-            return "being submitted to the Ray cluster"
-        state, message = ray_jobs.job_state(run["ray_address"], job_id)
-        if state == ray_jobs.JOB_PENDING:
-            return f"Ray job {job_id} is pending: {message or 'waiting for the cluster to start its driver'}"
-        config = run.get("config") or {}
-        workers = int(config.get("num_workers") or 1)
-        each = config.get("resources_per_worker") or {
-            "CPU": 1,
-            **({"GPU": 1} if config.get("use_gpu") else {}),
-        }
-        free = ray_jobs.cluster_status(run["ray_address"])
-        asked = ", ".join(f"{v:g} {k}" for k, v in each.items())
-        return (
-            f"waiting for Ray to place {workers} worker(s) of {asked} each "
-            f"({free['free_cpus']:g} CPU, {free['free_gpus']:g} GPU free in the cluster)"
+        """Why a queued Ray run has not started training, in Ray's words; None when it is not waiting.
+
+        Raises:
+            ConfigError: (``ray_address``) the cluster cannot be reached now.
+        """
+        return wait_reason(run)
+
+
+def wait_reason(run: dict[str, Any]) -> str | None:
+    """Why a queued Ray run has not started training, in Ray's words; None when it is not waiting."""
+    if not is_ray_run(run) or run["status"] != QUEUED:
+        return None
+    job_id = run.get("ray_job_id")
+    if job_id is None:
+        return "being submitted to the Ray cluster"
+    state, message = ray_jobs.job_state(run["ray_address"], job_id)
+    if state == ray_jobs.JOB_PENDING:
+        return f"Ray job {job_id} is pending: {message or 'waiting for the cluster to start its driver'}"
+    config = run.get("config") or {}
+    workers = int(config.get("num_workers") or 1)
+    each = config.get("resources_per_worker") or {"CPU": 1, **({"GPU": 1} if config.get("use_gpu") else {})}
+    free = ray_jobs.cluster_status(run["ray_address"])
+    asked = ", ".join(f"{v:g} {k}" for k, v in each.items())
+    return (
+        f"waiting for Ray to place {workers} worker(s) of {asked} each "
+        f"({free['free_cpus']:g} CPU, {free['free_gpus']:g} GPU free in the cluster)"
+    )
+
+
+def queue_entries(store) -> list[dict[str, Any]]:
+    """The queued Ray runs (of every machine: the cluster is shared), as entries of the run queue: no
+    place in this machine's order (``position`` None, ``on_ray`` True) and Ray's reason for the wait.
+
+    Asking Ray costs one or two HTTP round trips per run; a cluster that does not answer is said in the
+    reason, never raised, so a queue listing never fails for it.
+    """
+    entries = []
+    for run in reversed(store.list_runs(statuses=[QUEUED])):  # oldest first, as the queue lists
+        if not is_ray_run(run):
+            continue
+        try:
+            reason = wait_reason(run) or "starting"
+        except Exception as exc:  # noqa: BLE001 - ConfigError (unreachable), an HTTP error meanwhile
+            reason = f"cannot ask the cluster now ({getattr(exc, 'message', None) or exc})"
+        entries.append(
+            {
+                **run,
+                "position": None,
+                "ahead": None,
+                "on_ray": True,
+                "reason": f"on the Ray cluster at {run['ray_address']}: {reason}",
+            }
         )
+    return entries

@@ -93,6 +93,18 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_TOTALS = ("cpus", "gpus", "free_cpus", "free_gpus", "memory", "free_memory")
+
+
+def configured_address() -> str | None:
+    """The cluster address this machine is pointed at (``$TRAINER_CORE_RAY_ADDRESS``, in the form
+    :func:`resolve_address` gives it), or None when none is."""
+    try:
+        return resolve_address(None)
+    except ConfigError:
+        return None
+
+
 # -- the cluster -------------------------------------------------------------------------------------
 
 
@@ -103,8 +115,10 @@ def cluster_status(address: str) -> dict[str, Any]:
         address: the Jobs address (see :func:`resolve_address`).
     Returns:
         ``{"address", "nodes": [{"node_id", "ip", "is_head", "alive", "cpus", "gpus", "free_cpus",
-        "free_gpus"}], "cpus", "gpus", "free_cpus", "free_gpus", "this_machine"}``; ``this_machine`` is
-        True when every node is on this machine (then the runs folder and a SQLite store are shared).
+        "free_gpus", "memory", "free_memory"}], "cpus", "gpus", "free_cpus", "free_gpus", "memory",
+        "free_memory", "this_machine"}``, the totals over the alive nodes; ``memory`` is Ray's
+        schedulable memory in bytes. ``this_machine`` is True when every node is on this machine (then
+        the runs folder and a SQLite store are shared).
     Raises:
         ConfigError: (field ``ray_address``) the cluster cannot be reached.
     """
@@ -126,6 +140,9 @@ def cluster_status(address: str) -> dict[str, Any]:
         used = by_node.get(node.node_id, {})
         cpus = float(node.resources_total.get("CPU", 0))
         gpus = float(node.resources_total.get("GPU", 0))
+        # Ray's "memory" resource: what its scheduler may hand out (bytes; ~70% of the node's free RAM at
+        # its start by default), not the node's RAM.
+        memory = float(node.resources_total.get("memory", 0))
         alive = node.state == "ALIVE"
         out.append(
             {
@@ -137,13 +154,15 @@ def cluster_status(address: str) -> dict[str, Any]:
                 "gpus": gpus,
                 "free_cpus": (cpus - used.get("CPU", [0, 0])[0]) if alive else 0.0,
                 "free_gpus": (gpus - used.get("GPU", [0, 0])[0]) if alive else 0.0,
+                "memory": memory,
+                "free_memory": (memory - used.get("memory", [0, 0])[0]) if alive else 0.0,
             }
         )
     alive = [n for n in out if n["alive"]]
     return {
         "address": address,
         "nodes": out,
-        **{key: sum(n[key] for n in alive) for key in ("cpus", "gpus", "free_cpus", "free_gpus")},
+        **{key: sum(n[key] for n in alive) for key in _TOTALS},
         "this_machine": bool(alive) and all(is_this_machine(n["ip"]) for n in alive),
     }
 
