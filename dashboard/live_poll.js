@@ -8,6 +8,7 @@
 // holds the timers, and each call only hands it the new data.
 
 const HOLDER = "__trainerCoreLivePoll";
+const ASK_AGAIN_MS = 5000;
 
 // Python's round(): halves to even ("2.5" -> 2), as tables.format_duration rounds.
 export function roundHalfEven(x) {
@@ -93,13 +94,19 @@ class Poller {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const { v } = await response.json();
       this.failures = 0;
-      if (v !== this.data.token && v !== this.asked) {
+      // Ask once per new token, and again if no rerun came within ASK_AGAIN_MS: a trigger sent while the
+      // script was busy with another rerun (a button's) can be dropped, and the page would then wait
+      // for the next change, which for a run that just stopped never comes (seen in CI, once).
+      const waited = performance.now() - (this.askedAt || 0);
+      if (v !== this.data.token && (v !== this.asked || waited > ASK_AGAIN_MS)) {
         this.asked = v;
+        this.askedAt = performance.now();
         this.setTriggerValue("changed", v);
       }
     } catch (error) {
       this.failures = (this.failures || 0) + 1;
-      if (this.failures === this.data.failures_allowed) {
+      // The same for the fallback: said again every failures_allowed failures until a rerun switches it.
+      if (this.failures % this.data.failures_allowed === 0) {
         console.warn("live poll: the version route is unreachable; back to Streamlit's timer", error);
         this.setTriggerValue("unreachable", true);
       }
