@@ -248,6 +248,21 @@ def launch(config_dict: dict, general) -> None:
     state.open_run(run_id)
 
 
+def render_base_form(help_: dict) -> tuple[dict, str | None, dict | None, tuple]:
+    """Sections 1-4 (checkpoint, data, hyperparameters) and the config they make, as New run and New
+    sweep (whose base config this is) both draw them: (error slots, checkpoint, preview, form_to_config)."""
+    slots: dict = {}
+    with st.container(border=True):
+        checkpoint = render_checkpoint(slots, help_)
+    with st.container(border=True):
+        render_dataset(slots, help_)
+        preview = render_preview(slots, help_, checkpoint)
+        preview = render_f1_choice(slots, help_, preview)
+    with st.container(border=True):
+        render_hyperparameters(slots, help_)
+    return slots, checkpoint, preview, F.form_to_config(values())
+
+
 def main() -> None:
     st.title("New run")
     init_state()
@@ -259,16 +274,7 @@ def main() -> None:
             f"Pre-filled from run **{cloned}**. Change what you like, then start.",
             icon=":material/content_copy:",
         )
-    slots: dict = {}
-    with st.container(border=True):
-        checkpoint = render_checkpoint(slots, help_)
-    with st.container(border=True):
-        render_dataset(slots, help_)
-        preview = render_preview(slots, help_, checkpoint)
-        preview = render_f1_choice(slots, help_, preview)
-    with st.container(border=True):
-        render_hyperparameters(slots, help_)
-    config_dict, pre_errors, advanced_keys = F.form_to_config(values())
+    slots, checkpoint, preview, (config_dict, pre_errors, advanced_keys) = render_base_form(help_)
     with st.container(border=True):
         st.subheader("5 · Review and start")
         general = st.empty()

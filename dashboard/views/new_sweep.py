@@ -15,18 +15,12 @@ import streamlit as st
 from dashboard import data, state, sweep_data
 from dashboard import form as F
 from dashboard.sweep_tables import budget_text
-from dashboard.views.new_run import collect_errors, init_state
+from dashboard.views.new_run import collect_errors, init_state, render_base_form
 from dashboard.views.new_run_inputs import (
     KEEP,
     error_slot,
     number_box,
-    render_checkpoint,
-    render_dataset,
-    render_f1_choice,
-    render_hyperparameters,
-    values,
 )
-from dashboard.views.new_run_preview import render_preview
 from trainer_core import DISTRIBUTIONS, OBJECTIVES, PRUNERS, SAMPLERS, ConfigError, sweepable_fields
 
 ROWS = "new_sweep.rows"  # the table's rows as it opens (a test or a later feature may set them)
@@ -206,16 +200,7 @@ def main() -> None:
         "The base config is the New run form (shared with it); each trial changes the fields of the search space."
     )
     help_ = data.field_help()
-    slots: dict = {}
-    with st.container(border=True):
-        checkpoint = render_checkpoint(slots, help_)
-    with st.container(border=True):
-        render_dataset(slots, help_)
-        preview = render_preview(slots, help_, checkpoint)
-        preview = render_f1_choice(slots, help_, preview)
-    with st.container(border=True):
-        render_hyperparameters(slots, help_)
-    config_dict, pre_errors, advanced_keys = F.form_to_config(values())
+    slots, checkpoint, preview, (config_dict, pre_errors, advanced_keys) = render_base_form(help_)
     with st.container(border=True):
         rows = render_space()
         space_errors = st.container()
