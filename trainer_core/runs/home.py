@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trainer_core.errors import ConfigError, StoreDamagedError, os_error_reason
 from trainer_core.runs.folder import CONFIG_FILE, LOG_FILE
+from trainer_core.runs.pointers import followed
 from trainer_core.tracking.postgres import display_url, is_postgres_url
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.store import MetricsStore
@@ -51,11 +52,12 @@ def default_store_url(home: str | os.PathLike, store_url: str | None = None) -> 
 
 
 def run_folders(home: Path) -> list[Path]:
-    """The folders of runs that were launched (those holding a config and a log), oldest first."""
+    """The folders of runs that were launched (those holding a config and a log), oldest first; a
+    pointer to a folder kept elsewhere (a Ray run's ``storage_path``) gives that folder."""
     # launch() writes the config, records the run, then starts the worker, whose log appears last: a
     # folder with both files had its row in the store, while one with only a config may be mid-launch.
     found = [p for p in home.iterdir() if (p / CONFIG_FILE).is_file() and (p / LOG_FILE).is_file()]
-    return sorted(found, key=lambda p: p.name)
+    return sorted((followed(p) for p in found), key=lambda p: p.name)
 
 
 def open_store(home: Path, store_url: str, **options) -> MetricsStore:

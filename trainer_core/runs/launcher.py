@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -16,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from trainer_core.config import RunConfig, config_from_dict, save_config
-from trainer_core.errors import RunNotFoundError, RunStateError
+from trainer_core.errors import ConfigError, RunNotFoundError, RunStateError
 from trainer_core.runs.annotations import normalize_tags, save_annotations
 from trainer_core.runs.devices import DeviceInventory, visible_devices
 from trainer_core.runs.distributed import worker_command
 from trainer_core.runs.exits import exit_error, kill_worker, worker_alive
 from trainer_core.runs.folder import RunFolder
 from trainer_core.runs.home import default_store_url, open_store, usable_home
+from trainer_core.runs.pointers import leave_pointer, remove_run_folder
 from trainer_core.runs.queue import QueueScheduling
 from trainer_core.runs.ray_executor import RayExecution, is_ray_run
 from trainer_core.runs.resuming import Resuming
@@ -118,6 +118,11 @@ class Launcher(QueueScheduling, RayExecution, Resuming, RunFiles):
         run_id = new_run_id()
         run_dir = runs_dir / run_id
         run_dir.mkdir(parents=True)
+        try:  # a folder under a storage_path is found from home through this (see runs/pointers.py)
+            leave_pointer(self.home, run_dir)
+        except ConfigError:
+            run_dir.rmdir()
+            raise
         save_config(config, RunFolder(run_dir).config_file)
         name = name or config.training.run_name or default_run_name(config, run_id)
         self.store.create_run(
@@ -380,8 +385,9 @@ class Launcher(QueueScheduling, RayExecution, Resuming, RunFiles):
         run = self.store.get_run(run_id)
         if run["status"] in ACTIVE_STATUSES:
             self._kill(run)
+        run_dir = self.run_dir(run_id)  # before its row goes: under a storage_path it is not in home
         self.store.delete_run(run_id)
-        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+        remove_run_folder(self.home, run_id, run_dir)
         if run["status"] in ACTIVE_STATUSES:
             self.start_queued()
 

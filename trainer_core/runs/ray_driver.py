@@ -20,6 +20,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     # The run's log is its folder's train.log, as for a run on this machine (the dashboard shows it, a
     # failure's traceback quotes it); Ray forwards its workers' output to this process, so theirs too.
     log = os.open(RunFolder(args.run_dir).log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # The attempt's header, as the launcher writes a local worker's: rebuild-store reads a failure only
+    # from the last attempt's part of the log (an earlier attempt may have failed before a resume).
+    what = "resume" if args.resume_from else "start"
+    os.write(
+        log,
+        f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} worker {what} on the Ray cluster "
+        f"(attempt {args.attempt}) ===\n".encode(),
+    )
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
         os.dup2(log, stream.fileno())

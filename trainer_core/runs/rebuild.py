@@ -9,6 +9,11 @@ knew is gone and is not made up: its events, the exact wall time of each point (
 run's start and its last state file instead), the resource-use samples (``system/...``), the final
 evaluation of a run that ended early. A folder written before ``annotations.json`` existed gets its name
 from the config, as at launch, and no note or tags.
+
+A Ray run's folder under its ``storage_path`` is found through its pointer in the runs folder
+(``runs/pointers.py``); one whose pointer was lost too is found with ``also`` (the storage path), and
+gets its pointer back. A Ray run comes back as a Ray run (its cluster from its config), so a resume goes
+to the cluster again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,6 +42,7 @@ from trainer_core.runs.folder import (
     RunFolder,
 )
 from trainer_core.runs.home import default_store_url, open_store, run_folders, usable_home
+from trainer_core.runs.pointers import followed, leave_pointer
 from trainer_core.tracking.postgres import display_url, is_postgres_url
 from trainer_core.tracking.schema import sqlite_path
 from trainer_core.tracking.status import COMPLETED, FAILED, STOPPED
@@ -48,7 +55,8 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\
 
 @dataclasses.dataclass
 class RebuildReport:
-    """What ``rebuild_store`` did: the file it moved aside, the runs it recovered and why it skipped any."""
+    """What ``rebuild_store`` did: the file it moved aside, the runs it recovered and why it skipped any,
+    and the pointers it left in the runs folder for run folders found only through ``also``."""
 
     store_path: str
     moved_aside: list[str]
@@ -56,9 +64,14 @@ class RebuildReport:
     kept: list[str]
     skipped: list[dict[str, str]]
     seconds: float
+    pointers: list[str] = dataclasses.field(default_factory=list)
 
 
-def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None = None) -> RebuildReport:
+def rebuild_store(
+    home: str | os.PathLike | None = None,
+    store_url: str | None = None,
+    also: Iterable[str | os.PathLike] = (),
+) -> RebuildReport:
     """Recover the runs of a runs folder into its metrics store.
 
     A damaged, empty or missing store is moved aside (``metrics.db.damaged-<time>``, never deleted) and a
@@ -68,11 +81,13 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     Args:
         home: the runs folder (default ``$TRAINER_CORE_HOME`` or ``./runs``).
         store_url: the store (default ``$TRAINER_CORE_DB`` or ``sqlite:///<home>/metrics.db``).
+        also: more folders holding run folders (a Ray run's ``storage_path``) or run folders themselves,
+            for runs whose pointers in ``home`` were lost too; each gets its pointer back.
     Returns:
         A RebuildReport.
     Raises:
         RunStateError: a run's worker is still running (it would keep writing to the old file).
-        ConfigError: the runs folder or the store URL is unusable.
+        ConfigError: the runs folder, the store URL or a folder of ``also`` (field ``--also``) is unusable.
     """
     began = time.monotonic()
     home = usable_home(home)
@@ -80,6 +95,8 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
     on_server = is_postgres_url(url)
     path = display_url(url) if on_server else sqlite_path(url)
     folders = run_folders(home)
+    extra, skipped = _also_folders(also, folders)
+    folders += extra
     _refuse_live_workers(folders)
     moved: list[str] = []
     try:
@@ -90,7 +107,7 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
         # also how a runs folder moves from its SQLite file to a shared server).
         moved = [] if on_server else move_aside(path)
         store = MetricsStore(url)
-    recovered, kept, skipped = [], [], []
+    recovered, kept = [], []
     for folder in folders:
         if store.has_run(folder.name):
             kept.append(folder.name)
@@ -100,7 +117,48 @@ def rebuild_store(home: str | os.PathLike | None = None, store_url: str | None =
         except (OSError, ValueError, yaml.YAMLError) as exc:  # one unreadable folder must not stop the rest
             skipped.append({"run_id": folder.name, "why": f"{type(exc).__name__}: {exc}"})
     store.close()
-    return RebuildReport(path, moved, recovered, kept, skipped, time.monotonic() - began)
+    # After the store has them: a pointer to a folder whose run could not be recovered would make the
+    # next launcher refuse the store as having lost it.
+    done = {r["run_id"] for r in recovered} | set(kept)
+    pointers = []
+    for folder in (f for f in extra if f.name in done):
+        try:
+            if pointer := leave_pointer(home, folder):
+                pointers.append(str(pointer))
+        except ConfigError as exc:  # the run is recovered all the same; say why the next rebuild needs --also
+            skipped.append({"run_id": folder.name, "why": f"recovered, but no pointer: {exc.message}"})
+    return RebuildReport(path, moved, recovered, kept, skipped, time.monotonic() - began, pointers)
+
+
+def _also_folders(
+    also: Iterable[str | os.PathLike], known: list[Path]
+) -> tuple[list[Path], list[dict[str, str]]]:
+    """The run folders under the ``also`` folders (or those folders themselves) that ``known`` lacks,
+    and those skipped: a second folder of a run id already found (a copy) is not chosen between."""
+    found: dict[str, Path] = {folder.name: folder for folder in known}
+    extra, skipped = [], []
+    for given in also:
+        path = Path(given).expanduser()
+        if not path.is_dir():
+            raise ConfigError("--also", f"{path} is not a folder: give a storage_path that holds run folders")
+        path = Path(os.path.abspath(path))
+        candidates = [path] if (path / CONFIG_FILE).is_file() else run_folders(path)
+        for folder in candidates:
+            first = found.get(folder.name)
+            if first is None:
+                found[folder.name] = folder
+                extra.append(folder)
+            elif first != folder and not _same_folder(first, folder):
+                why = f"{folder} is a second folder of this run (kept {first})"
+                skipped.append({"run_id": folder.name, "why": why})
+    return extra, skipped
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(followed(a), followed(b))
+    except OSError:
+        return False
 
 
 def move_aside(path: str) -> list[str]:
@@ -129,6 +187,8 @@ def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
     status, error = infer_status(folder, state_file)
     ended = max(p.stat().st_mtime for p in (folder / LOG_FILE, state_file or folder / LOG_FILE))
     saved = RunFolder(folder).annotations()
+    # A Ray run's row names its cluster (what makes it a Ray run); launch saved the address resolved.
+    ray_address = config.get("ray_address") if config.get("executor") == "ray" else None
     store.create_run(
         saved.get("name") or _run_name(config, run_id),
         config,
@@ -139,6 +199,7 @@ def recover_run(store: MetricsStore, folder: Path) -> dict[str, Any]:
     store.update_run(
         run_id,
         **_note_and_tags(saved),
+        **({"ray_address": ray_address, "devices": []} if ray_address else {}),
         status=status,
         error=error,
         started_at=started,
@@ -294,17 +355,23 @@ def _last_error(log: Path) -> str | None:
     return found
 
 
+# The processes that write a run's store rows, with its folder on their command line: a local worker,
+# and a Ray job's driver (seen when the cluster is this machine).
+_WRITERS = ("trainer_core.runs.worker", "trainer_core.runs.ray_driver")
+
+
 def _refuse_live_workers(folders: list[Path]) -> None:
     import psutil
 
-    wanted = {str(folder) for folder in folders}
+    wanted = {os.path.realpath(folder) for folder in folders}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if "trainer_core.runs.worker" not in cmdline or "--run-dir" not in cmdline:
+        if not any(module in cmdline for module in _WRITERS) or "--run-dir" not in cmdline:
             continue
         run_dir = cmdline[cmdline.index("--run-dir") + 1 : cmdline.index("--run-dir") + 2]
-        if run_dir and run_dir[0] in wanted:
+        if run_dir and os.path.realpath(run_dir[0]) in wanted:
+            kind = "Ray job driver" if _WRITERS[1] in cmdline else "worker"
             raise RunStateError(
-                f"run {Path(run_dir[0]).name} is still training (worker pid {proc.info['pid']}): wait for it "
+                f"run {Path(run_dir[0]).name} is still training ({kind} pid {proc.info['pid']}): wait for it "
                 "to end or kill it, then run rebuild-store again"
             )
