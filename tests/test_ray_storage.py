@@ -93,6 +93,8 @@ def test_a_ray_run_under_a_storage_path_survives_a_lost_store_and_is_deleted_the
     assert launcher.run_dir(run_id) == folder and os.readlink(pointer) == str(folder)
     run = launcher.wait(run_id, timeout=300)
     assert run["status"] == COMPLETED, (run["error"], launcher.log_tail(run_id))
+    # The attempt's header, from which rebuild-store reads only the last attempt's failure.
+    assert "worker start on the Ray cluster (attempt 0) ===" in launcher.log_tail(run_id, lines=10_000)
     # Its driver ends a moment after recording the outcome; until then rebuild-store refuses to start.
     job = run["ray_job_id"]
     wait_for(lambda: ray_jobs.job_state(ray_cluster.address, job)[0] == ray_jobs.JOB_SUCCEEDED, 60, 0.5)
@@ -127,6 +129,10 @@ def test_a_ray_run_under_a_storage_path_survives_a_lost_store_and_is_deleted_the
     out = cli("rebuild-store", "--also", str(storage), home=home)
     assert f"recovered {run_id}: completed" in out.stdout, out.stdout
     assert f"pointer: {pointer} -> {folder}" in out.stdout and os.readlink(pointer) == str(folder)
+    # A sound store that has the run: --also only gives the lost pointer back.
+    pointer.unlink()
+    report = rebuild_store(home, also=[storage])
+    assert (report.kept, report.recovered, report.pointers) == ([run_id], [], [str(pointer)])
 
     launcher = Launcher(home=home)
     assert launcher.predictions(run_id) is not None  # read from the storage path

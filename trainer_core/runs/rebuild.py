@@ -107,21 +107,24 @@ def rebuild_store(
         # also how a runs folder moves from its SQLite file to a shared server).
         moved = [] if on_server else move_aside(path)
         store = MetricsStore(url)
-    recovered, kept = [], []
+    recovered, kept, relink = [], [], []
     for folder in folders:
         if store.has_run(folder.name):
             kept.append(folder.name)
+            # A shared store may hold runs another runs folder launched into the same storage path: only
+            # a row that names this very folder gets a pointer here.
+            row_dir = store.get_run(folder.name)["run_dir"]
+            if folder in extra and row_dir and _same_folder(Path(row_dir), folder):
+                relink.append(folder)
             continue
         try:
             recovered.append(recover_run(store, folder))
+            relink += [folder] if folder in extra else []
         except (OSError, ValueError, yaml.YAMLError) as exc:  # one unreadable folder must not stop the rest
             skipped.append({"run_id": folder.name, "why": f"{type(exc).__name__}: {exc}"})
     store.close()
-    # After the store has them: a pointer to a folder whose run could not be recovered would make the
-    # next launcher refuse the store as having lost it.
-    done = {r["run_id"] for r in recovered} | set(kept)
     pointers = []
-    for folder in (f for f in extra if f.name in done):
+    for folder in relink:  # after the store has their runs: a pointer makes a folder a run of this home
         try:
             if pointer := leave_pointer(home, folder):
                 pointers.append(str(pointer))
