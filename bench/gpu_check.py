@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -45,6 +46,7 @@ from bench.gpu_runs import (  # noqa: E402
     end_children,
     evidence,
     finish_runs,
+    stop_active,
     tiny_run,
     wait_final,
     wait_started,
@@ -67,6 +69,7 @@ class Check:
         self.allow_cpu = allow_cpu
         self.report: dict[str, Any] = {"checks": [], "runs": {}}
         self.lock = threading.Lock()
+        self.launcher = None  # set once there is one: the watchdog stops its runs
 
     def record(self, name: str, verdict: str, evidence: Any, why: str = "") -> bool:
         with self.lock:
@@ -75,8 +78,12 @@ class Check:
         print("     evidence: " + json.dumps(evidence, default=str), flush=True)
         return verdict == PASS
 
-    def verdict(self, name: str, ok: bool, evidence: Any, why: str) -> bool:
-        return self.record(name, PASS if ok else FAIL, evidence, why)
+    def verdict(self, name: str, conditions: dict[str, bool], evidence: Any, why: str) -> bool:
+        """PASS if every named condition holds, else FAIL naming those that do not."""
+        failed = [label for label, held in conditions.items() if not held]
+        if failed:
+            why = f"{why} -- NOT MET: {'; '.join(failed)}"
+        return self.record(name, FAIL if failed else PASS, evidence, why)
 
     def exit_code(self) -> int:
         results = [c["result"] for c in self.report["checks"]]
@@ -84,9 +91,9 @@ class Check:
             return 1
         return 0 if SKIP not in results or self.allow_cpu else 2
 
-    def write(self) -> Path:
+    def write(self, exit_code: int | None = None) -> Path:
         with self.lock:
-            self.report["exit_code"] = self.exit_code()
+            self.report["exit_code"] = self.exit_code() if exit_code is None else exit_code
             path = self.out / "gpu_check.json"
             path.write_text(json.dumps(self.report, indent=1, default=str), encoding="utf-8")
         return path
@@ -147,9 +154,8 @@ def check_inventory(check: Check, launcher) -> tuple[int, ...]:
     if not count:
         check.record("a. inventory", SKIP, shown, "no GPU visible to torch: the GPU checks are skipped")
         return ()
-    check.verdict(
-        "a. inventory", len(inventory.gpus) == count, shown, f"the engine sees {count} GPU(s) as torch does"
-    )
+    conditions = {"the engine's inventory has torch's GPU count": len(inventory.gpus) == count}
+    check.verdict("a. inventory", conditions, shown, f"the engine sees {count} GPU(s) as torch does")
     return tuple(inventory.gpus)
 
 
@@ -185,41 +191,42 @@ def check_queue(
         "queued_run_devices": last_run["devices"],
         "statuses": {r: e["status"] for r, e in runs.items()},
     }
-    ok = (
-        all_started
-        and reason.startswith(wanted)
-        and ended
-        and last_run["slot_at"] is not None
-        and last_run["slot_at"] >= first_end - 1.0  # store times of two processes: allow clock jitter
-        and set(last_run["devices"] or []) <= set(freed)
-        and all(e["status"] == "completed" for e in runs.values())
-    )
-    why = f"{len(fillers)} started at once; the next one said {reason!r} and started by itself when one ended"
+    started_after = last_run["slot_at"] is not None and last_run["slot_at"] >= first_end - 1.0
+    conditions = {
+        f"the first {len(fillers)} run(s) got devices at launch": all_started,
+        f"the next one waits: {wanted!r}": reason.startswith(wanted),
+        "every run ended within the budget": ended,
+        # Store times written by two processes of one machine: a second of slack for clock reads.
+        "the queued run started only once a run had ended": started_after,
+        "the queued run got a freed device": set(last_run["devices"] or []) <= set(freed),
+        "every run completed": all(e["status"] == "completed" for e in runs.values()),
+    }
+    why = f"{len(fillers)} run(s) fill the slots; one more waits and starts by itself when one ends"
     if not gpus:
         why += " (CPU slots: the GPU wording is not checked here)"
-    check.verdict("b. queue", ok, shown, why)
+    check.verdict("b. queue", conditions, shown, why)
     return {"fillers": fillers, "queued": waiting_id, "runs": runs}
 
 
 def check_isolation(check: Check, runs: dict[str, dict], gpus: tuple[int, ...]) -> None:
     """(c) Each worker saw only its own GPU and the Trainer put the model on cuda."""
-    rows = {}
-    ok = True
+    rows, conditions = {}, {}
+    expected_device = "cuda" if gpus else "cpu"
     for run_id, ev in runs.items():
         given = [d.split(":", 1)[1] for d in ev["devices"] or [] if d.startswith("cuda:")]
-        expected_device = "cuda" if gpus else "cpu"
-        fine = (ev["cuda_visible_devices"] or "") == ",".join(given) and (ev["device"] or "").startswith(
-            expected_device
-        )
+        name = ev["name"]
+        conditions[f"{name}: CUDA_VISIBLE_DEVICES is {','.join(given)!r}"] = (
+            ev["cuda_visible_devices"] or ""
+        ) == ",".join(given)
+        conditions[f"{name}: trained on {expected_device}"] = (ev["device"] or "").startswith(expected_device)
         if gpus:
-            fine = fine and len(given) == 1
-        ok = ok and fine
+            conditions[f"{name}: given exactly one GPU"] = len(given) == 1
         rows[run_id] = {k: ev[k] for k in ("name", "devices", "cuda_visible_devices", "device", "precision")}
         rows[run_id]["gpu_memory_series"] = ev["gpu_memory_series"]
     why = "CUDA_VISIBLE_DEVICES is the given GPU and the Trainer trained on cuda"
     if not gpus:
         why = "CPU runs: CUDA_VISIBLE_DEVICES empty and the Trainer on cpu (the GPU side is not checked here)"
-    check.verdict("c. isolation", ok, rows, why)
+    check.verdict("c. isolation", conditions, rows, why)
 
 
 def check_refusal(
@@ -232,28 +239,30 @@ def check_refusal(
     before = (len(store.list_runs()), sorted(p.name for p in home.iterdir()))
     too_many = len(gpus) + 1
     shown: dict[str, Any] = {"asked_gpus": too_many}
-    refusals = []
+    refusals = {}
     attempts = [("api --gpus", tiny_run(*data), too_many)]
     if gpus:  # on the CPU, processes are checked against the cores instead
         attempts.append(("api num_processes", tiny_run(*data, num_processes=too_many), None))
     for label, config, num_gpus in attempts:
         try:
             launcher.launch(config, num_gpus=num_gpus)
-            refusals.append(False)
             shown[label] = "accepted"
+            refusals[f"{label} refused"] = False
         except ConfigError as exc:
             shown[label] = {"field": exc.field, "message": exc.message}
-            refusals.append(exc.field in ("num_gpus", "num_processes") and str(too_many) in exc.message)
+            named = exc.field in ("num_gpus", "num_processes") and str(too_many) in exc.message
+            refusals[f"{label} refused, naming the field and the count"] = named
     config_file = scratch / "too-many-gpus.json"
     config_file.write_text(json.dumps(tiny_run(*data)), encoding="utf-8")
     cli = [sys.executable, "-m", "trainer_core", "--home", str(home), "launch", str(config_file)]
     proc = subprocess.run([*cli, "--gpus", str(too_many)], capture_output=True, text=True, timeout=120)
     shown["cli --gpus"] = {"exit_code": proc.returncode, "stderr": proc.stderr.strip()[-400:]}
-    refusals.append(proc.returncode == 2 and "num_gpus" in proc.stderr)
+    refusals["cli --gpus exits 2 naming num_gpus"] = proc.returncode == 2 and "num_gpus" in proc.stderr
     after = (len(store.list_runs()), sorted(p.name for p in home.iterdir()))
     shown["runs_and_folders_unchanged"] = before == after
     why = f"asking for {too_many} GPUs on a machine with {len(gpus)} is refused before anything starts"
-    check.verdict("d. refusal", all(refusals) and before == after, shown, why)
+    refusals["no run or folder was left behind"] = before == after
+    check.verdict("d. refusal", refusals, shown, why)
 
 
 def check_bf16(
@@ -275,17 +284,18 @@ def check_bf16(
         return
     keys = ("status", "error", "device", "precision", "loss_points", "loss_first_last", "loss_finite")
     shown = {k: run.get(k) for k in (*keys, "eval_loss", "eval_accuracy")} if run else None
-    ok = bool(
-        run
-        and run["status"] == "completed"
-        and run["precision"] == "bf16"
-        and (run["device"] or "").startswith("cuda")
-        and run["loss_finite"]
-        and run["eval_loss"] is not None
-        and run["eval_loss"] == run["eval_loss"]  # not NaN
-        and (run["eval_accuracy"] or 0) >= 0.9  # the two classes are told apart by their words
-    )
-    check.verdict("e. bf16", ok, shown, "bf16 on cuda: finite loss, eval accuracy >= 0.9")
+    run = run or {}
+    eval_loss = run.get("eval_loss")
+    conditions = {
+        "completed": run.get("status") == "completed",
+        "trained in bf16": run.get("precision") == "bf16",
+        "on cuda": (run.get("device") or "").startswith("cuda"),
+        "every logged loss finite": bool(run.get("loss_finite")),
+        "eval loss finite": isinstance(eval_loss, (int, float)) and math.isfinite(eval_loss),
+        # The two classes are told apart by their words: fp32 reaches 1.0 on the CPU.
+        "eval accuracy >= 0.9": (run.get("eval_accuracy") or 0) >= 0.9,
+    }
+    check.verdict("e. bf16", conditions, shown, "a bf16 run on the GPU trains and learns")
 
 
 def check_speed(check: Check, launcher, data, queue: dict, gpus: tuple[int, ...], deadline: float) -> None:
@@ -326,15 +336,20 @@ def check_speed(check: Check, launcher, data, queue: dict, gpus: tuple[int, ...]
         shown["gpu_fp32_over_cpu"] = round(
             figures["gpu_fp32_samples_per_s"] / figures["cpu_fp32_samples_per_s"], 2
         )
-    ok = all(isinstance(v, (int, float)) and v > 0 for v in figures.values()) and cpu["device"] == "cpu"
-    check.verdict("f. speed", ok, shown, "the Trainer's train_samples_per_second of each run")
+    conditions = {f"{k} measured": isinstance(v, (int, float)) and v > 0 for k, v in figures.items()}
+    conditions["the reference trained on cpu"] = cpu["device"] == "cpu"
+    check.verdict("f. speed", conditions, shown, "the Trainer's train_samples_per_second of each run")
 
 
 def start_watchdog(check: Check, budget_s: float) -> threading.Timer:
     def fire() -> None:
         check.record("watchdog", FAIL, {"budget_s": budget_s}, "the check ran past its budget; ending it")
+        if check.launcher is not None:
+            # By the store's pids: a queued run's worker is started by the worker before it, so it is
+            # no child of this process.
+            stop_active(check.launcher)
         end_children()
-        check.write()
+        check.write(exit_code=3)
         os._exit(3)
 
     timer = threading.Timer(budget_s + WATCHDOG_MARGIN_S, fire)
@@ -361,7 +376,7 @@ def run_checks(check: Check, scratch: Path, deadline: float) -> None:
     from trainer_core import Launcher
 
     data = write_dataset(scratch / "data")
-    launcher = Launcher(home=scratch / "runs")
+    launcher = check.launcher = Launcher(home=scratch / "runs")
     try:
         gpus = _step(check, "a. inventory", lambda: check_inventory(check, launcher)) or ()
         queue = _step(check, "b. queue", lambda: check_queue(check, launcher, data, gpus, deadline))

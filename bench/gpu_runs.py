@@ -146,10 +146,8 @@ def end_children() -> None:
             child.kill()
 
 
-def finish_runs(launcher, report: dict[str, Any], out: Path) -> None:
-    """Stop whatever still runs, wait for the workers, keep every run's log."""
-    import psutil
-
+def stop_active(launcher) -> None:
+    """Stop every run still queued or training, killing its worker (the engine's own force stop)."""
     from trainer_core import ACTIVE_STATUSES
 
     for run in launcher.store.list_runs(statuses=ACTIVE_STATUSES):
@@ -157,6 +155,13 @@ def finish_runs(launcher, report: dict[str, Any], out: Path) -> None:
             launcher.stop(run["id"], force=True)
         except Exception as exc:  # noqa: BLE001 - ending everything matters more than the first error
             print(f"could not stop run {run['id']}: {exc}", file=sys.stderr)
+
+
+def finish_runs(launcher, report: dict[str, Any], out: Path) -> None:
+    """Stop whatever still runs, wait for the workers, keep every run's log."""
+    import psutil
+
+    stop_active(launcher)
     psutil.wait_procs(psutil.Process().children(), timeout=30)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
