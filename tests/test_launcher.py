@@ -65,6 +65,8 @@ def test_completed_run_records_everything(launcher):
     assert launcher.export_model_archive(run_id).stat().st_size > 10_000
     kinds = [e["kind"] for e in store.events(run_id)]
     assert kinds[0] == "launched" and kinds[-1] == COMPLETED and "train_begin" in kinds
+    began = next(e for e in store.events(run_id) if e["kind"] == "train_begin")
+    assert began["data"]["device"] == "cpu" and began["data"]["precision"] == "fp32", began
 
 
 def test_bad_input_is_refused_before_anything_starts(launcher, tmp_path):

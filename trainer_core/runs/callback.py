@@ -55,11 +55,20 @@ class StoreCallback(TrainerCallback):
             train_began_at=time.time(),
             step=int(state.global_step),
         )
+        # Where the Trainer put the model, as it sees it (a GPU run sees only its own GPUs, so "cuda:0"),
+        # and its precision: what a user checks first when a run is slower than expected.
+        device = str(args.device)
+        precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
         self.store.add_event(
             self.run_id,
             "train_begin",
-            f"training from step {state.global_step} of {state.max_steps}",
-            {"max_steps": state.max_steps, "num_train_epochs": state.num_train_epochs},
+            f"training from step {state.global_step} of {state.max_steps} on {device} ({precision})",
+            {
+                "max_steps": state.max_steps,
+                "num_train_epochs": state.num_train_epochs,
+                "device": device,
+                "precision": precision,
+            },
         )
         self._beat(state, force=True)
 
