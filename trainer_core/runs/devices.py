@@ -90,7 +90,8 @@ class DeviceInventory:
             have = f"{len(self.gpus)} GPU{'' if len(self.gpus) == 1 else 's'}" if self.gpus else "no GPU"
             raise ConfigError(
                 "num_gpus",
-                f"asks for {num_gpus} GPUs but this machine has {have}: ask for at most {len(self.gpus)}",
+                f"asks for {num_gpus} GPU{'' if num_gpus == 1 else 's'} but this machine has {have}: "
+                f"ask for at most {len(self.gpus)}",
             )
         return num_gpus
 
