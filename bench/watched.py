@@ -274,6 +274,54 @@ def refresh_costs(quick: bool, entry: str = ENTRY, page_name: str = "run") -> di
     return out
 
 
+def route_times(runs: int = 200, requests: int = 300) -> dict[str, Any]:
+    """How long the version route takes to answer each kind of question, over HTTP from this process
+    (a new connection per request, as urllib makes them; ``/_stcore/health`` beside them is the floor),
+    on a store of ``runs`` finished runs of 200 loss points each beside the synthetic live run."""
+    import urllib.request
+
+    from tests.e2e_helpers import DashboardServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-watched-route-"))
+    out: dict[str, Any] = {"runs": runs + 1, "requests": requests}
+    try:
+        with SyntheticRun(tmp / "runs") as run:
+            store = run.store
+            done = [store.create_run(f"done-{i}", {}, status="completed") for i in range(runs)]
+            store.log_points([(r, "loss", s, None, 1.0 / s, 0.0) for r in done for s in range(1, 201)])
+            server = DashboardServer(tmp / "runs", tmp / "streamlit.log").start()
+            try:
+                questions = {
+                    "health (floor)": "/_stcore/health",
+                    "run": f"/_tc/version?run={run.run_id}",
+                    "engine": "/_tc/version?engine",
+                    "runs": "/_tc/version?runs",
+                    "compare (3 runs)": "/_tc/version?compare=" + ",".join([run.run_id, *done[:2]]),
+                    "compare (10 runs)": "/_tc/version?compare=" + ",".join([run.run_id, *done[:9]]),
+                }
+                for name, path in questions.items():
+                    times = []
+                    for i in range(requests + 10):  # the first 10 warm the caches and the thread pool
+                        t0 = time.perf_counter()
+                        with urllib.request.urlopen(server.url + path, timeout=30) as response:
+                            response.read()
+                        if i >= 10:
+                            times.append((time.perf_counter() - t0) * 1000)
+                    times.sort()
+                    out[name] = {
+                        "median_ms": round(median(times), 2),
+                        "p95_ms": round(times[int(0.95 * len(times))], 2),
+                        "max_ms": round(times[-1], 2),
+                    }
+                    log(f"route {name}: median {out[name]['median_ms']} ms, p95 {out[name]['p95_ms']} ms")
+                out["load_average"] = os.getloadavg()
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # training alone, and with pages open
 # --------------------------------------------------------------------------------------------------
@@ -360,7 +408,8 @@ def pairs_of(
     }
 
 
-PARTS = ("refresh", "one_run_page", "five_pages")
+PARTS = ("refresh", "one_run_page", "five_pages")  # what `bench.run` measures; "route" on demand
+EXTRA_PARTS = ("route",)
 FIVE_PAGES = ("run", "run", "run", "runs", "compare")
 
 
@@ -382,6 +431,8 @@ def measure(
         result["one_run_page"] = pairs_of(data, pairs, ("run",), "watched", entry)
     if "five_pages" in parts:
         result["five_pages"] = pairs_of(data, pairs, FIVE_PAGES, "five-pages", entry)
+    if "route" in parts:
+        result["route"] = route_times()
     return result
 
 
@@ -393,14 +444,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 s windows, one pair, a smaller run")
     parser.add_argument("--pairs", type=int, default=3, help="alternating alone / watched pairs")
     parser.add_argument("--entry", default=ENTRY, help=f"the file `streamlit run` serves (default {ENTRY})")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated among {', '.join(PARTS)}")
+    known = PARTS + EXTRA_PARTS
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated among {', '.join(known)}")
     parser.add_argument(
         "--page", choices=sorted(PAGES), default="run", help="the live page the refresh part watches"
     )
     args = parser.parse_args(argv)
     parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
-    if unknown := set(parts) - set(PARTS):
-        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose among {', '.join(PARTS)}")
+    if unknown := set(parts) - set(known):
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose among {', '.join(known)}")
     print(json.dumps(measure(args.quick, args.pairs, args.entry, parts, args.page), indent=1, default=str))
     return 0
 
