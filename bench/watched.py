@@ -283,7 +283,7 @@ def route_times(runs: int = 200, requests: int = 300) -> dict[str, Any]:
     from tests.e2e_helpers import DashboardServer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-watched-route-"))
-    out: dict[str, Any] = {"runs": runs + 1, "requests": requests}
+    out: dict[str, Any] = {"store_runs": runs + 1, "requests": requests}
     try:
         with SyntheticRun(tmp / "runs") as run:
             store = run.store
