@@ -198,8 +198,23 @@ def open_browser(pw):
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
-def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
-    """Bytes and server CPU per refresh of a Run page, with no new data and with a point every 5 s."""
+# The live pages the refresh measurement can watch: the address of the synthetic run's page, and the
+# element that says it is drawn.
+PAGES = {
+    "run": ("/run?run={id}", '[data-testid="stPlotlyChart"]'),
+    "runs": ("/runs", '[data-testid="stDataFrame"]'),
+    "compare": ("/compare?runs={id}", '[data-testid="stPlotlyChart"]'),
+}
+
+
+def refresh_costs(quick: bool, entry: str = ENTRY, page_name: str = "run") -> dict[str, Any]:
+    """Bytes and server CPU per refresh of a live page (Run, Runs or Compare on the synthetic run), with
+    no new data and with a point every 5 s.
+
+    On Runs "no new data" also stops the run's heartbeat: the table shows each run's duration, so a row
+    whose heartbeat moves is redrawn (as a worker's step moves it while it trains); Run and Compare do not
+    show the heartbeat, so theirs keeps beating.
+    """
     import psutil
     from playwright.sync_api import sync_playwright
 
@@ -207,7 +222,8 @@ def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
 
     window = 20.0 if quick else WINDOW_S
     tmp = Path(tempfile.mkdtemp(prefix="bench-watched-refresh-"))
-    out: dict[str, Any] = {"window_s": window, "entry": entry}
+    out: dict[str, Any] = {"window_s": window, "entry": entry, "page": page_name}
+    address, drawn = PAGES[page_name]
     try:
         with SyntheticRun(tmp / "runs") as run, sync_playwright() as pw:
             server = DashboardServer(tmp / "runs", tmp / "streamlit.log", entry=entry).start()
@@ -215,8 +231,11 @@ def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
                 browser = open_browser(pw)
                 page = browser.new_page(viewport=VIEWPORT)
                 frames = Frames(page)
-                page.goto(f"{server.url}/run?run={run.run_id}", timeout=180_000)
-                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
+                page.goto(server.url + address.format(id=run.run_id), timeout=180_000)
+                page.locator(drawn).first.wait_for(timeout=120_000)
+                if page_name == "runs":
+                    run.heartbeat_s = 3600.0  # from the next beat on (at most 2 s away)
+                    page.wait_for_timeout(2500)
                 page.wait_for_timeout(3000)
                 server_proc, chromium = psutil.Process(server.proc.pid), browser_processes()
                 for name, every_s in (("no_new_data", None), ("new_point_every_5s", 5.0)):
@@ -240,7 +259,7 @@ def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
                     )
                     out[name] = got
                     log(
-                        f"watched/{name} ({entry}): {got['refreshes']} script runs and {got['polls']} polls "
+                        f"watched/{page_name}/{name} ({entry}): {got['refreshes']} script runs and {got['polls']} polls "
                         f"in {elapsed:.0f} s, {got['bytes_per_check'] or 0:.0f} B and "
                         f"{got['server_cpu_ms_per_refresh'] or 0:.1f} ms server CPU per refresh, "
                         f"{got['server_cpu_s_per_minute']:.2f} server CPU-s/min, {got['charts_sent']} charts "
@@ -248,6 +267,54 @@ def refresh_costs(quick: bool, entry: str = ENTRY) -> dict[str, Any]:
                         f"load {got['load_average'][0]:.1f}"
                     )
                 browser.close()
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def route_times(runs: int = 200, requests: int = 300) -> dict[str, Any]:
+    """How long the version route takes to answer each kind of question, over HTTP from this process
+    (a new connection per request, as urllib makes them; ``/_stcore/health`` beside them is the floor),
+    on a store of ``runs`` finished runs of 200 loss points each beside the synthetic live run."""
+    import urllib.request
+
+    from tests.e2e_helpers import DashboardServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-watched-route-"))
+    out: dict[str, Any] = {"store_runs": runs + 1, "requests": requests}
+    try:
+        with SyntheticRun(tmp / "runs") as run:
+            store = run.store
+            done = [store.create_run(f"done-{i}", {}, status="completed") for i in range(runs)]
+            store.log_points([(r, "loss", s, None, 1.0 / s, 0.0) for r in done for s in range(1, 201)])
+            server = DashboardServer(tmp / "runs", tmp / "streamlit.log").start()
+            try:
+                questions = {
+                    "health (floor)": "/_stcore/health",
+                    "run": f"/_tc/version?run={run.run_id}",
+                    "engine": "/_tc/version?engine",
+                    "runs": "/_tc/version?runs",
+                    "compare (3 runs)": "/_tc/version?compare=" + ",".join([run.run_id, *done[:2]]),
+                    "compare (10 runs)": "/_tc/version?compare=" + ",".join([run.run_id, *done[:9]]),
+                }
+                for name, path in questions.items():
+                    times = []
+                    for i in range(requests + 10):  # the first 10 warm the caches and the thread pool
+                        t0 = time.perf_counter()
+                        with urllib.request.urlopen(server.url + path, timeout=30) as response:
+                            response.read()
+                        if i >= 10:
+                            times.append((time.perf_counter() - t0) * 1000)
+                    times.sort()
+                    out[name] = {
+                        "median_ms": round(median(times), 2),
+                        "p95_ms": round(times[int(0.95 * len(times))], 2),
+                        "max_ms": round(times[-1], 2),
+                    }
+                    log(f"route {name}: median {out[name]['median_ms']} ms, p95 {out[name]['p95_ms']} ms")
+                out["load_average"] = os.getloadavg()
             finally:
                 server.stop()
     finally:
@@ -341,12 +408,17 @@ def pairs_of(
     }
 
 
-PARTS = ("refresh", "one_run_page", "five_pages")
+PARTS = ("refresh", "one_run_page", "five_pages")  # what `bench.run` measures; "route" on demand
+EXTRA_PARTS = ("route",)
 FIVE_PAGES = ("run", "run", "run", "runs", "compare")
 
 
 def measure(
-    quick: bool = False, pairs: int = 3, entry: str = ENTRY, parts: tuple[str, ...] = PARTS
+    quick: bool = False,
+    pairs: int = 3,
+    entry: str = ENTRY,
+    parts: tuple[str, ...] = PARTS,
+    page: str = "run",
 ) -> dict[str, Any]:
     data = dict(DATA)
     if quick:
@@ -354,11 +426,13 @@ def measure(
         pairs = min(pairs, 1)
     result: dict[str, Any] = {"quick": quick, "data": data, "training": TRAINING, "goals": GOALS}
     if "refresh" in parts:
-        result["refresh"] = refresh_costs(quick, entry)
+        result["refresh"] = refresh_costs(quick, entry, page)
     if "one_run_page" in parts:
         result["one_run_page"] = pairs_of(data, pairs, ("run",), "watched", entry)
     if "five_pages" in parts:
         result["five_pages"] = pairs_of(data, pairs, FIVE_PAGES, "five-pages", entry)
+    if "route" in parts:
+        result["route"] = route_times()
     return result
 
 
@@ -370,12 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 s windows, one pair, a smaller run")
     parser.add_argument("--pairs", type=int, default=3, help="alternating alone / watched pairs")
     parser.add_argument("--entry", default=ENTRY, help=f"the file `streamlit run` serves (default {ENTRY})")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated among {', '.join(PARTS)}")
+    known = PARTS + EXTRA_PARTS
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated among {', '.join(known)}")
+    parser.add_argument(
+        "--page", choices=sorted(PAGES), default="run", help="the live page the refresh part watches"
+    )
     args = parser.parse_args(argv)
     parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
-    if unknown := set(parts) - set(PARTS):
-        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose among {', '.join(PARTS)}")
-    print(json.dumps(measure(args.quick, args.pairs, args.entry, parts), indent=1, default=str))
+    if unknown := set(parts) - set(known):
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose among {', '.join(known)}")
+    print(json.dumps(measure(args.quick, args.pairs, args.entry, parts, args.page), indent=1, default=str))
     return 0
 
 

@@ -8,7 +8,8 @@ live chart reads the store only when it has something new to draw.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -36,6 +37,34 @@ def run_version(run_id: str) -> dict[str, Any] | None:
 def runs_version() -> list[tuple]:
     """``MetricsStore.runs_version``: one tuple per run that changes whenever its table row would."""
     return get_launcher().store.runs_version()
+
+
+def queue_version() -> tuple[list[dict[str, Any]], list[list[str]]]:
+    """What the queue panel is drawn from: the runs waiting on this machine in their order, and the
+    devices its active runs hold (``MetricsStore.queue_state``, two indexed queries, no config parsed)."""
+    queue = get_launcher().run_queue
+    return queue.store.queue_state(queue.host)
+
+
+class RunsState(NamedTuple):
+    """What the Runs page draws from: the table's rows and the queue panel's state."""
+
+    rows: list[tuple]
+    queue: tuple
+
+
+def runs_state() -> RunsState:
+    """The Runs page's cheap question (``runs_version`` and ``queue_version``)."""
+    return RunsState(runs_version(), queue_version())
+
+
+def compare_version(run_ids: Iterable[str]) -> tuple:
+    """What Compare's overlaid curves are drawn from: each run's status, attempt and series sizes (one
+    indexed query per run, ~0.2 ms; None for a run deleted meanwhile)."""
+    versions = ((i, run_version(i)) for i in run_ids)
+    return tuple(
+        (i, v and (v["status"], v["attempt"], tuple(sorted(v["series"].items())))) for i, v in versions
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -6,12 +6,14 @@ line redrawn because Elapsed/ETA move every second) and sent deltas; ~25 ms of s
 and a re-layout in Chromium, of which the store's question (``MetricsStore.run_version``, ~0.2 ms) was a
 small part. Here the question goes around Streamlit:
 
-- ``routes()`` gives ``st.App`` one route, ``GET <base>/_tc/version?run=<id>`` (or ``?engine``, the
-  sidebar's line), that answers with a short token of what the page shows (``run_token``, ``token``): no
-  script run, no session touched;
+- ``routes()`` gives ``st.App`` one route, ``GET <base>/_tc/version?<kind>``, that answers with a short
+  token of what a page shows: no script run, no session touched. One kind per live page, each computed
+  by the same function for the route and for the page, so the two agree: ``?run=<id>`` (the Run page,
+  ``run_token``), ``?runs`` (the Runs page's table and queue, and its empty state, ``runs_token``),
+  ``?compare=<id>,<id>`` (Compare's chart, ``compare_token``), ``?engine`` (the sidebar's line);
 - ``watch()`` mounts an invisible ``st.components.v2`` component whose JavaScript fetches that route every
   1-2 s and, only when the token differs from the one the page was drawn with, sets a trigger value:
-  that reruns the fragment it sits in (the Run page's watcher, the sidebar), which redraws what changed;
+  that reruns the fragment it sits in (a page's watcher, the sidebar), which redraws what changed;
 - between two reruns the same script ticks the status line's Elapsed and ETA in the browser, from two
   points of the engine's own ``run_progress`` (now, and a minute on) that the watcher hands it, so the
   page stays correct while the server sends nothing.
@@ -85,15 +87,56 @@ def run_token(version: Mapping[str, Any]) -> str:
     return token(sorted((k, v) for k, v in version.items() if k not in UNSHOWN))
 
 
-def _answer(query: Mapping[str, str]) -> str | None:
+def runs_token(state: Any) -> str:
+    """The Runs page's token: its table's rows and its queue (``live_data.runs_state``), so one poller
+    covers both (and the empty page's "a run appeared")."""
+    return token(tuple(state))
+
+
+def compare_token(version: tuple) -> str:
+    """Compare's token: the compared runs' status, attempt and series sizes (``live_data.compare_version``)."""
+    return token(version)
+
+
+# The most runs Compare overlays, so the most one ``?compare=`` may name (views/compare.py takes it from
+# here: the route cannot import a page, which draws itself when imported).
+COMPARE_MAX_RUNS = 10
+
+
+def compared_ids(text: str) -> list[str]:
+    """The run ids of a ``?compare=a,b`` question (Compare's ``?runs=`` as it is on the page).
+
+    Raises:
+        ValueError: none, or more than COMPARE_MAX_RUNS (the route answers 400 with the message).
+    """
+    from dashboard.state import parse_run_ids
+
+    ids = parse_run_ids(text) or []
+    if not ids or len(ids) > COMPARE_MAX_RUNS:
+        raise ValueError(
+            f"compare=: name 1 to {COMPARE_MAX_RUNS} run ids separated by commas, not {len(ids)}"
+        )
+    return ids
+
+
+def _answer(kind: str, value: Any) -> str | None:
     from dashboard import data, live_data
 
-    if "run" in query:
-        version = live_data.run_version(query["run"])
+    if kind == "run":
+        version = live_data.run_version(value)
         return None if version is None else run_token(version)  # None: deleted, the page reruns to say so
+    if kind == "runs":
+        return runs_token(live_data.runs_state())
+    if kind == "compare":
+        return compare_token(live_data.compare_version(value))
     # The sidebar's line. ``engine_status`` also settles runs whose worker died unseen (at most every
     # 10 s): with no timer left on the page, this poll is what keeps doing it while a page is open.
     return token(data.engine_status())
+
+
+# Each question the route answers, and whether it takes a value (``?run=<id>``) or none (``?runs``).
+KINDS = {"run": True, "runs": False, "compare": True, "engine": False}
+USAGE = "ask one of ?run=<id>, ?runs, ?compare=<id>,<id>, ?engine"
 
 
 def _version_endpoint(request):
@@ -102,10 +145,17 @@ def _version_endpoint(request):
     from starlette.responses import JSONResponse
 
     query = dict(request.query_params)
-    if not query.get("run") and "engine" not in query:
-        return JSONResponse({"error": "ask about a run (?run=<id>) or the engine (?engine)"}, status_code=400)
+    asked = [k for k in KINDS if k in query and (query[k] or not KINDS[k])]
+    if len(asked) != 1:
+        return JSONResponse({"error": USAGE}, status_code=400)
+    kind, value = asked[0], query[asked[0]]
+    if kind == "compare":
+        try:
+            value = compared_ids(value)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
     try:
-        answer = _answer(query)
+        answer = _answer(kind, value)
     except Exception as exc:  # noqa: BLE001 - a damaged store: the page's own run says what to do
         logger.warning("version check failed for %s", query, exc_info=True)
         return JSONResponse({"error": str(exc)}, status_code=503)

@@ -71,9 +71,28 @@ def summary_line(status: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
-@st.fragment(run_every=REFRESH_S)
+SHOWN = "cluster._shown"  # the clusters the panel was last declared for
+
+
 def render_cluster() -> None:
-    """A panel per Ray cluster in use (nothing when none is)."""
+    """A panel per Ray cluster in use, on a REFRESH_S timer; nothing, and no timer, when none is.
+
+    Ray's answers are not in the store, so no version route can tell that they moved without asking Ray
+    (two or three HTTP round trips) at every poll: a shown panel keeps its timer. With no cluster in use
+    a timer would only rerun an empty fragment every REFRESH_S; the page that draws the panel reruns
+    itself when a run goes to a cluster (``clusters_changed``).
+    """
+    addresses = cluster_addresses(data.list_runs())
+    st.session_state[SHOWN] = addresses
+    st.fragment(run_every=REFRESH_S if addresses else None)(render_panels)()
+
+
+def clusters_changed(runs: list[dict[str, Any]]) -> bool:
+    """Whether ``runs`` name other clusters than the panel was declared for (its timer must change)."""
+    return cluster_addresses(runs) != st.session_state.get(SHOWN)
+
+
+def render_panels() -> None:
     for address in cluster_addresses(data.list_runs()):
         status = read_cluster(address)
         with st.container(border=True, key=f"cluster.{address}"):

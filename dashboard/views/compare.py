@@ -1,10 +1,16 @@
-"""Compare: overlay any metric of several runs, rank them, and see how their configs differ."""
+"""Compare: overlay any metric of several runs, rank them, and see how their configs differ.
+
+While one of the compared runs trains, the chart is a fragment with no timer, rerun by a small watcher
+when one of the runs logged (``live_data.compare_version``). Where ``dashboard/serve.py`` serves the
+version route, the browser asks it every REFRESH_S (``?compare=<id>,<id>``) and reruns the watcher only
+when the answer moved, so a quiet comparison runs no script; elsewhere the watcher reruns on a timer.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, live_data, state
+from dashboard import data, live_data, live_poll, state
 from dashboard.figures import X_AXES, compare_figure
 from dashboard.live import drawn_marks, record_drawn, rerun_parts
 from dashboard.tables import (
@@ -23,9 +29,10 @@ from dashboard.tables import (
 from trainer_core import ACTIVE_STATUSES, RunStatus, config_diff
 
 REFRESH_S = 2.0
-MAX_RUNS = 10
+MAX_RUNS = live_poll.COMPARE_MAX_RUNS
 CHART = "compare.part.chart"  # the chart's fragment, rerun by the watcher when a compared run logged
 DRAWN = "compare._drawn"
+POLL = "compare.poll"  # the version poller's component (dashboard.live_poll), in the watcher
 ADDRESS = "compare._address"  # the ?runs= this session last wrote: a different one came from a link
 # Shown first in the metric pickers: what people compare most.
 PREFERRED = (ACCURACY, F1, "eval_loss", "loss", "learning_rate", "grad_norm")
@@ -68,7 +75,7 @@ def ordered_keys(keys: set[str]) -> list[str]:
 
 
 def render_chart(run_ids: list[str], labels: dict) -> None:
-    """The overlaid curves; refreshed on a timer only while one of the runs is still training."""
+    """The overlaid curves; redrawn by the watcher only while one of the runs is still training."""
     runs = [r for r in (data.get_run(i) for i in run_ids) if r is not None]
     keys: set[str] = set()
     for run in runs:
@@ -99,26 +106,26 @@ def render_chart(run_ids: list[str], labels: dict) -> None:
     )
 
 
-def runs_mark(run_ids: list[str]) -> tuple:
-    """What the overlaid curves are drawn from: each run's status, attempt and series sizes (one indexed
-    query per run, ~0.2 ms)."""
-    versions = ((i, live_data.run_version(i)) for i in run_ids)
-    return tuple(
-        (i, v and (v["status"], v["attempt"], tuple(sorted(v["series"].items())))) for i, v in versions
-    )
-
-
-@st.fragment(run_every=REFRESH_S)
 def render_watcher(run_ids: list[str]) -> None:
-    """Every couple of seconds, the runs' versions; the chart is redrawn only when one of them logged."""
-    if drawn_marks(DRAWN).get(CHART) != runs_mark(run_ids):
+    """The watcher: a timer fragment only where the page does not poll the version route."""
+    st.fragment(run_every=None if live_poll.polling() else REFRESH_S)(watch)(run_ids)
+
+
+def watch(run_ids: list[str]) -> None:
+    """The runs' versions; the chart is redrawn only when one of them logged."""
+    now = live_data.compare_version(run_ids)
+    if drawn_marks(DRAWN).get(CHART) != now:
         data.forget_runs()  # the chart reads the rows through a cache that may be a second old
         rerun_parts([CHART])
+    if live_poll.polling() and live_poll.watch(
+        POLL, {"compare": ",".join(run_ids)}, live_poll.compare_token(now), REFRESH_S
+    ):
+        st.rerun(scope="app")  # the route is unreachable from this browser: declare the timer instead
 
 
 @st.fragment(key=CHART)
 def render_live_chart(run_ids: list[str], labels: dict) -> None:
-    record_drawn(DRAWN, CHART, runs_mark(run_ids))
+    record_drawn(DRAWN, CHART, live_data.compare_version(run_ids))
     render_chart(run_ids, labels)
 
 

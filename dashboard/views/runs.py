@@ -1,30 +1,59 @@
-"""Runs: every run in one live table, with filters and the actions that apply to one run."""
+"""Runs: every run in one live table, with filters and the actions that apply to one run.
+
+The live parts (the table, the queue panel above it) are fragments with no timer, rerun by one small
+watcher when what they are drawn from moved (``live_data.runs_state``: the runs' rows and the queue).
+Where ``dashboard/serve.py`` serves the version route, the browser asks it every REFRESH_S (``?runs``,
+one token for both parts, so one poller per page: a poller per part would double the questions for
+nothing, both are a couple of indexed queries) and reruns the watcher only when the token moved: a quiet
+page runs no script and sends nothing. Elsewhere the watcher reruns on a REFRESH_S timer. The sidebar's
+engine line keeps its own poller (``?engine``, every 5 s): it is on every page, and it is what settles
+runs whose worker died unseen. The empty page asks the same question, and redraws as the table once a
+run appears. The Ray cluster panel keeps its timer (see ``views/cluster.py``).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, live_data, state, sweep_data
-from dashboard.live import drawn_marks, record_drawn, rerun_parts
+from dashboard import data, live_data, live_poll, state, sweep_data
+from dashboard.live import drawn_marks, record_drawn, rerun_parts, stale_parts
 from dashboard.state import act
 from dashboard.tables import RESUMABLE, filter_runs, run_labels, runs_table, status_label
-from dashboard.views.cluster import render_cluster
-from dashboard.views.runs_queue import render_queue
+from dashboard.views.cluster import clusters_changed, render_cluster
+from dashboard.views.runs_queue import QUEUE, render_queue
 from trainer_core import ACTIVE_STATUSES, ALL_STATUSES, where_it_runs
 
 REFRESH_S = 2.0
 SELECTED = "runs.selected"
 TABLE = "runs.part.table"  # the table's fragment, rerun by the watcher when a run's row changed
 DRAWN = "runs._drawn"
+POLL = "runs.poll"  # the version poller's component (dashboard.live_poll), in the watcher
 # Left out of the table so it fits the page; Compare's config diff shows them side by side.
 HIDDEN_COLUMNS = ("id", "Epochs", "Batch")
 COMPARED = 8  # runs the "Compare shown runs" link takes, so their curves stay readable
 
 
-@st.fragment(run_every=REFRESH_S)
+def timer() -> float | None:
+    """The watcher's ``run_every``: none while the page polls the version route."""
+    return None if live_poll.polling() else REFRESH_S
+
+
+def poll(now: live_data.RunsState) -> None:
+    """Mount the page's poller (``?runs``) in the current fragment, when the page polls."""
+    if live_poll.polling() and live_poll.watch(POLL, {"runs": ""}, live_poll.runs_token(now), REFRESH_S):
+        st.rerun(scope="app")  # the route is unreachable from this browser: declare the timers instead
+
+
 def render_empty() -> None:
-    if data.list_runs():
+    st.fragment(run_every=timer())(render_empty_body)()
+
+
+def render_empty_body() -> None:
+    now = live_data.runs_state()
+    if now.rows:
+        data.forget_runs()  # the page's list of runs is cached for a second: read it again
         st.rerun()  # a run started elsewhere (another tab, the CLI): show the table
+    poll(now)
     st.info(
         "No runs yet. Start one from **New run**: the built-in MiniLM checkpoint and Rotten Tomatoes "
         "reviews are preselected, so a first run is two clicks away.",
@@ -74,13 +103,21 @@ def render_filters() -> None:
     )
 
 
-@st.fragment(run_every=REFRESH_S)
 def render_watcher() -> None:
-    """Every couple of seconds, one query of the runs' rows (no config parsed); the table is redrawn only
-    when one of them changed (a live run's step, a status, a rename ...), so an idle page sends nothing."""
-    if drawn_marks(DRAWN).get(TABLE) != live_data.runs_version():
-        data.forget_runs()  # the table reads the rows through a cache that may be a second old
-        rerun_parts([TABLE])
+    st.fragment(run_every=timer())(watch)()
+
+
+def watch() -> None:
+    """One query of the runs' rows (no config parsed) and two of the queue; the table and the queue are
+    redrawn only when theirs changed (a live run's step, a status, a rename, a move ...)."""
+    now = live_data.runs_state()
+    stale = stale_parts(drawn_marks(DRAWN), {TABLE: now.rows, QUEUE: now.queue})
+    if stale:
+        data.forget_runs()  # the parts read the rows through a cache that may be a second old
+        if TABLE in stale and clusters_changed(data.list_runs()):
+            st.rerun(scope="app")  # a run went to a Ray cluster: its panel (and timer) is declared anew
+        rerun_parts(stale)
+    poll(now)
 
 
 @st.fragment(key=TABLE)
@@ -129,7 +166,8 @@ def render_table() -> None:
         },
     )
     st.caption(
-        f"{len(shown)} of {len(runs)} runs · live: checked every {REFRESH_S:g} s · click a row to act on it"
+        f"{len(shown)} of {len(runs)} runs · live: checked every {REFRESH_S:g} s, redrawn when a run changes"
+        " · click a row to act on it"
     )
     rows = event.selection.rows if event is not None else []
     if rows:
@@ -204,7 +242,7 @@ def main() -> None:
         render_empty()
         render_cluster()  # a configured cluster shows before its first run
         return
-    render_queue()
+    render_queue(DRAWN)
     render_cluster()
     render_filters()
     render_table()

@@ -1,18 +1,24 @@
 """The run queue on the dashboard: the waiting runs with their place, why they wait, and their actions.
 
 Kept apart from the Runs page (called there with one line) and read straight from the engine's queue,
-uncached: one small query per refresh, and a move must show at once.
+uncached: a move must show at once. The panel is a part of the Runs page with no timer of its own: the
+page's watcher reruns it when what it is drawn from (``live_data.queue_version``) moved, as it does the
+table. The one exception is a queued Ray run: why it waits is Ray's answer, not in the store, so while the
+panel shows one it also asks again every REFRESH_S (the route would have to ask Ray at every poll).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, live_data
 from dashboard import form as F
+from dashboard.live import record_drawn
 from dashboard.state import act
 
 REFRESH_S = 2.0
+QUEUE = "runs.part.queue"  # the panel's fragment, rerun by the Runs page's watcher
+RAY_SHOWN = "runs._queue_ray"  # the panel shows a queued Ray run: it keeps a timer for Ray's reason
 
 
 def _queue():
@@ -27,10 +33,21 @@ def _cancel(run_id: str) -> None:
     _queue().cancel(run_id)
 
 
-@st.fragment(run_every=REFRESH_S)
-def render_queue() -> None:
+def render_queue(drawn: str) -> None:
+    """The queue panel, a fragment keyed QUEUE; ``drawn`` is the session key its page keeps marks in."""
+    every = REFRESH_S if st.session_state.get(RAY_SHOWN) else None
+    st.fragment(key=QUEUE, run_every=every)(render_entries)(drawn)
+
+
+def render_entries(drawn: str) -> None:
     """The waiting runs in the order they start, each with up, down and cancel (nothing when empty)."""
+    record_drawn(drawn, QUEUE, live_data.queue_version())  # before reading: a later move reruns it
     entries = _queue().entries()
+    ray = any(e["position"] is None for e in entries)
+    if st.session_state.get(RAY_SHOWN, False) != ray:
+        # The timer is set when the fragment is declared: a Ray run entering or leaving changes it.
+        st.session_state[RAY_SHOWN] = ray
+        st.rerun(scope="app")
     if not entries:
         return
     with st.container(border=True):
