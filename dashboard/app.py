@@ -34,3 +34,5 @@ if not render_store_problem():
     page.run()
 # The imports a page made are long-lived: keep them out of the collection Streamlit runs after each run.
 memory.freeze_new_imports()
+# Streamlit never forgets a cache key's lock: a thread drops those of evicted entries every minute.
+memory.start_lock_pruner()

@@ -161,7 +161,7 @@ def engine_status() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=128)  # see live_data._series: one curve per entry
+@st.cache_data(show_spinner=False, max_entries=64)  # see live_data._series: one curve per entry
 def _series(loc, version: tuple, key: str, max_points: int) -> pd.DataFrame:
     return _launcher_for(*loc).store.get_series(version[0], key, max_points=max_points)
 
@@ -221,7 +221,10 @@ def metrics_long(runs: list[dict[str, Any]], key: str, max_points: int = MAX_POI
     return _metrics(location(), tuple(version(r) for r in runs), key, max_points)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+# Keyed by the version, which moves with every heartbeat of a live run: only the newest entry of each
+# watched run is read again. Each entry holds up to 200 log lines (~20 KB pickled); at 256 entries the
+# log tail alone let a live page's server grow by ~5 MB before the bound was reached.
+@st.cache_data(show_spinner=False, max_entries=16)
 def _log_tail(loc, version: tuple, lines: int) -> str:
     return _launcher_for(*loc).log_tail(version[0], lines=lines)
 
@@ -253,7 +256,7 @@ def predictions(run: dict[str, Any]) -> pd.DataFrame | None:
     return _predictions(location(), version(run))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=64)  # up to 100 events per entry; as _log_tail
 def _events(loc, version: tuple) -> list[dict[str, Any]]:
     return _launcher_for(*loc).store.events(version[0], limit=100)
 

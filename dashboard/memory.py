@@ -7,14 +7,27 @@ instead (``runner.postScriptGC = false``) made the server's memory grow by ~140 
 live page, as cyclic garbage waited for a full collection. ``gc.freeze`` moves the objects alive now
 (modules, classes, the libraries' tables) to a generation the collector never scans again: the same
 collection then takes well under a millisecond and still frees the garbage the pages make.
+
+The second job is a leak of Streamlit's: it keeps one lock per ``st.cache_data`` key ever computed
+(``prune_cache_locks``), which a live page adds at every refresh; a daemon thread drops those of
+evicted entries once a minute.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import sys
+import threading
+import time
+
+logger = logging.getLogger(__name__)
 
 _frozen_modules = 0
+# How often the cache locks are pruned: a live page adds about one key per reader and refresh.
+PRUNE_EVERY_S = 60.0
+_pruner: threading.Thread | None = None
+_pruner_lock = threading.Lock()
 
 
 def freeze_new_imports() -> bool:
@@ -30,3 +43,57 @@ def freeze_new_imports() -> bool:
     gc.freeze()
     _frozen_modules = len(sys.modules)
     return True
+
+
+def prune_cache_locks() -> int | None:
+    """Drop the compute locks Streamlit keeps for ``st.cache_data`` keys that are no longer cached.
+
+    Streamlit 1.67 creates one lock per cache key the first time it is computed and never drops it when
+    the entry is evicted (``Cache._value_locks``). The live readers are keyed by the run's version, so a
+    watched run adds a key per reader at every refresh: ~2 KB a minute per open Run page, without bound
+    (the 3-hour soak's unbounded part). A lock that nobody holds and whose key is gone from the cache is
+    safe to drop: a later computation of that key gets a new one.
+
+    Returns:
+        How many locks were dropped, or None if this Streamlit keeps its caches elsewhere (the bounded
+        test ``test_cache_locks_stay_bounded`` then fails, so an upgrade cannot silently bring the
+        growth back).
+    """
+    try:
+        from streamlit.runtime.caching.cache_data_api import _data_caches
+
+        with _data_caches._caches_lock:
+            caches = [c for by_key in _data_caches._function_caches.values() for c in by_key.values()]
+        dropped = 0
+        for cache in caches:
+            with cache._value_locks_lock:
+                for key, lock in list(cache._value_locks.items()):
+                    if not lock.locked() and not cache.storage.has(key):
+                        del cache._value_locks[key]
+                        dropped += 1
+        return dropped
+    except (ImportError, AttributeError):
+        logger.warning("Streamlit's cache internals moved: cache locks are not pruned", exc_info=True)
+        return None
+
+
+def _prune_forever(every_s: float) -> None:
+    while True:
+        time.sleep(every_s)
+        try:
+            prune_cache_locks()
+        except Exception:  # noqa: BLE001 - never let housekeeping end the thread over one bad pass
+            logger.warning("pruning cache locks failed", exc_info=True)
+
+
+def start_lock_pruner(every_s: float = PRUNE_EVERY_S) -> bool:
+    """Start the process's one pruning thread (a daemon); True if this call started it."""
+    global _pruner
+    with _pruner_lock:
+        if _pruner is not None and _pruner.is_alive():
+            return False
+        _pruner = threading.Thread(
+            target=_prune_forever, args=(every_s,), name="cache-lock-pruner", daemon=True
+        )
+        _pruner.start()
+        return True

@@ -281,3 +281,31 @@ def test_imports_are_frozen_out_of_the_collection_after_each_run():
     finally:
         del sys.modules["_trainer_core_test_module"]
         gc.unfreeze()
+
+
+def test_cache_locks_stay_bounded():
+    """Streamlit keeps a lock per cache key ever computed; a live reader keyed by the run's version adds
+    one per refresh. The pruner drops those of evicted entries, so they stay within the cache's bound."""
+    import streamlit as st
+    from streamlit.runtime.caching.cache_data_api import _data_caches
+
+    from dashboard import memory
+
+    @st.cache_data(show_spinner=False, max_entries=4)
+    def read(version: int) -> list[int]:
+        return [version] * 100
+
+    for version in range(200):  # a watched run's refreshes
+        assert read(version) == [version] * 100
+
+    def locks() -> int:
+        caches = [c for by_key in _data_caches._function_caches.values() for c in by_key.values()]
+        mine = [c for c in caches if c.display_name.endswith("read")]
+        assert len(mine) == 1, [c.display_name for c in caches]
+        return len(mine[0]._value_locks)
+
+    assert locks() == 200  # the growth the pruner exists for (fails if Streamlit fixes it: then drop it)
+    assert memory.prune_cache_locks() >= 196
+    assert locks() <= 4
+    assert read(199) == [199] * 100 and read(7) == [7] * 100  # cached and new keys still work
+    assert locks() <= 5
