@@ -59,6 +59,7 @@ from trainer_core.sweeps.review import SweepReview, review_sweep_spec
 from trainer_core.sweeps.space import DISTRIBUTIONS, sweepable_fields
 from trainer_core.sweeps.spec import (
     OBJECTIVES,
+    PRUNER_SETTINGS,
     PRUNERS,
     SAMPLERS,
     SweepSpec,
@@ -106,6 +107,7 @@ __all__ = [
     "EXECUTORS",
     "OBJECTIVES",
     "PRUNERS",
+    "PRUNER_SETTINGS",
     "RESUMABLE_STATUSES",
     "SAMPLERS",
     "SweepNotFoundError",
