@@ -42,6 +42,12 @@ import yaml
 from trainer_core.config import REPORTED_METRICS, RunConfig, config_from_dict
 from trainer_core.config.coercion import coerce
 from trainer_core.errors import ConfigError
+from trainer_core.sweeps.pruners import (
+    DEFAULT_PRUNER_STARTUP_TRIALS,
+    PRUNER_SETTINGS,
+    check_first_rung,
+    pruner_settings,
+)
 from trainer_core.sweeps.space import (
     Dimension,
     dimension_from_row,
@@ -70,82 +76,7 @@ _SPEC_KEYS = (
     "seed",
     "enqueue_trials",
 )
-# Median pruning prunes nothing before this many trials completed: a median of one trial is noise.
-DEFAULT_PRUNER_STARTUP_TRIALS = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class PrunerSetting:
-    """One setting of a pruner: its spec key, the form's label, its default, its lowest value, its help."""
-
-    key: str
-    label: str
-    default: int | str
-    minimum: int
-    help: str
-    auto: bool = False  # "auto" is a value too (Optuna's own guess)
-
-    def read(self, value: Any) -> int | str:
-        """The setting's value from a file or a form box (blank: the default), or ConfigError naming it."""
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return self.default
-        if self.auto and isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
-        try:
-            number = coerce(self.key, value, int)
-        except ConfigError as exc:
-            if not self.auto:
-                raise
-            raise ConfigError(self.key, f"expected auto or a whole number such as 2, got {value!r}") from exc
-        if number < self.minimum:
-            also = " (or auto)" if self.auto else ""
-            raise ConfigError(self.key, f"must be at least {self.minimum}{also}, got {number}")
-        return number
-
-
-# What each pruner can be told, owned here: the spec's checks, the study's pruner and the New sweep form
-# all read this table. A report's step is the epoch number when trials evaluate per epoch, else the step.
-PRUNER_SETTINGS: dict[str, tuple[PrunerSetting, ...]] = {
-    "none": (),
-    "median": (
-        PrunerSetting(
-            "pruner_startup_trials",
-            "Startup trials",
-            DEFAULT_PRUNER_STARTUP_TRIALS,
-            1,
-            "Trials that must complete before the median pruner prunes any (a median of one is noise).",
-        ),
-    ),
-    "successive_halving": (
-        PrunerSetting(
-            "pruner_min_resource",
-            "Min resource",
-            "auto",
-            1,
-            "The first rung: the evaluation (epoch number, or step with eval_strategy steps) at which "
-            "trials are first compared. auto: Optuna's guess from the first completed trial, so nothing "
-            "is pruned before one completes.",
-            auto=True,
-        ),
-        PrunerSetting(
-            "pruner_reduction_factor",
-            "Reduction factor",
-            4,
-            2,
-            "At each rung about 1 trial in this many goes on; the others are pruned. Each rung is this "
-            "many times further than the one before.",
-        ),
-        PrunerSetting(
-            "pruner_min_early_stopping_rate",
-            "Min early-stopping rate",
-            0,
-            0,
-            "Rungs skipped: the first comparison is at min resource × reduction factor ^ this rate.",
-        ),
-    ),
-}
-_PRUNER_KEYS = tuple(s.key for settings in PRUNER_SETTINGS.values() for s in settings)
-_SPEC_KEYS += _PRUNER_KEYS
+_SPEC_KEYS += tuple(s.key for settings in PRUNER_SETTINGS.values() for s in settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,10 +174,10 @@ def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
             f"the {pruner} pruner needs an evaluation per epoch (or every eval_steps) to compare trials; "
             "set eval_strategy to 'epoch' in the base config, or choose pruner 'none'",
         )
-    pruning = _pruner_settings(raw, pruner)
+    pruning = pruner_settings(raw, pruner)
     space = tuple(dimension_from_row(row, base) for row in space_rows(raw.get("space")))
     if pruner == "successive_halving":
-        _check_first_rung(pruning, base, space)
+        check_first_rung(pruning, base, [d.field for d in space])
     n_trials = raw.get("n_trials")
     if sampler == "grid":
         n_trials = _grid_budget(space, n_trials)
@@ -272,58 +203,6 @@ def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
         name=name,
         enqueue_trials=enqueued,
         **pruning,
-    )
-
-
-# -- the pruner's settings ---------------------------------------------------------------------------
-
-
-def _pruner_settings(raw: Mapping[str, Any], pruner: str) -> dict[str, Any]:
-    """The chosen pruner's settings, each read and checked; another pruner's setting is refused, as
-    it would be silently ignored (a file whose pruner was changed and its old settings left behind)."""
-    own = PRUNER_SETTINGS[pruner]
-    for other, settings in PRUNER_SETTINGS.items():
-        for setting in settings:
-            value = raw.get(setting.key)
-            given = value is not None and not (isinstance(value, str) and not value.strip())
-            if setting not in own and given:
-                raise ConfigError(
-                    setting.key,
-                    f"only the {other} pruner uses it and this sweep's pruner is {pruner}; "
-                    f"remove it, or set pruner to {other}",
-                )
-    return {setting.key: setting.read(raw.get(setting.key)) for setting in own}
-
-
-def _check_first_rung(pruning: dict[str, Any], base: dict[str, Any], space: tuple[Dimension, ...]) -> None:
-    """Refuse successive halving settings whose first rung is at or past the trials' last evaluation:
-    a trial is never pruned at its last evaluation (there is nothing left to save), so such a sweep
-    would prune nothing. Checked where it is certain: per-epoch evaluation of a fixed number of epochs."""
-    if str(base.get("eval_strategy")) != "epoch" or (base.get("max_steps") or -1) > 0:
-        return
-    if any(d.field in ("num_train_epochs", "max_steps") for d in space):
-        return  # the trials' lengths differ; some may be long enough
-    epochs = float(base.get("num_train_epochs") or 0)
-    # "auto" is at least 1 (Optuna: the longest completed trial's last step // 100, at least 1).
-    resource = pruning["pruner_min_resource"]
-    first = (1 if resource == "auto" else resource) * (
-        pruning["pruner_reduction_factor"] ** pruning["pruner_min_early_stopping_rate"]
-    )
-    if first < epochs:
-        return
-    if epochs <= 1:
-        field, fix = "num_train_epochs", "train 2 epochs or more, or choose pruner none"
-    elif resource != "auto" and resource >= epochs:
-        field, fix = "pruner_min_resource", f"set it below {epochs:g}, or train more epochs"
-    else:  # min_resource alone is early enough: the rungs skipped put the first one too far
-        field, fix = (
-            "pruner_min_early_stopping_rate",
-            "lower it (0 compares at min resource), or train more epochs",
-        )
-    raise ConfigError(
-        field,
-        f"successive halving would first compare trials at epoch {first:g}, but they train {epochs:g} "
-        f"epoch{'' if epochs == 1 else 's'} and a trial is never pruned at its last evaluation, so nothing would be pruned; {fix}",
     )
 
 
