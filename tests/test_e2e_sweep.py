@@ -34,6 +34,28 @@ ARTIFACTS = REPO / "test-artifacts" / "e2e-sweep"
 FORM = {"Max training rows": 64, "Max validation rows": 32, "Max length (tokens)": 32, "Epochs": 1}
 
 
+def edit_high_bound(page, text: str) -> None:
+    """Type into the High cell of the search space's first row, as a user does: select a cell of the
+    row, move to the column with the arrow keys, open the cell's editor, replace its text, Enter."""
+    grid = page.locator('[data-testid="stDataFrame"]').last  # the first one is the data preview
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    # Past the row-marker column and the header row, into row 1's Field cell (35 px rows). The pointer
+    # moves there first: the grid picks the cell under it on hover; a bare click was ignored 3 times of 3.
+    page.mouse.move(box["x"] + 80, box["y"] + 35 + 17)
+    page.wait_for_timeout(200)
+    page.mouse.down()
+    page.mouse.up()
+    for _ in range(3):  # field -> distribution -> low -> high
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")  # opens the cell's editor on its text
+    editor = page.locator("#portal textarea")
+    expect(editor).to_be_focused()
+    editor.fill(text)
+    page.keyboard.press("Enter")
+    settle(page)
+
+
 def test_new_sweep_to_the_sweep_page(tmp_path):
     shots = Screenshots(ARTIFACTS)
     began = time.monotonic()
@@ -55,6 +77,15 @@ def test_new_sweep_to_the_sweep_page(tmp_path):
                 page.get_by_text(re.compile(r"2 trials × 8 steps each \(64 training rows\)"))
             ).to_be_visible()
             assert_no_error(page, "New sweep")
+            # The table's edits outlive a visit to another page (Streamlit drops the editor's own).
+            edit_high_bound(page, "2")
+            row_error = page.get_by_text(re.compile(r"Row 1 · learning_rate: .*diverge")).first
+            expect(row_error).to_be_visible()
+            nav(page, "Runs")
+            nav(page, "New sweep")
+            expect(row_error).to_be_visible()
+            edit_high_bound(page, "1e-2")  # on the rows as kept
+            expect(row_error).to_have_count(0)
             shots.take(page, "new-sweep")
             start = page.get_by_role("button", name=re.compile(r"Start sweep$"))
             expect(start).to_be_enabled()
@@ -65,6 +96,7 @@ def test_new_sweep_to_the_sweep_page(tmp_path):
             print(f"[{time.monotonic() - began:5.1f} s] sweep {sweep_id} started")
 
             sweeps = Sweeps(launcher)
+            assert sweeps.get(sweep_id)["spec"]["space"][0]["high"] == 0.01
             sweep = wait_until(
                 lambda: (s := sweeps.get(sweep_id))["status"] == SweepStatus.COMPLETED and s,
                 240,
