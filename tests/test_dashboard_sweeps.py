@@ -29,7 +29,7 @@ def swept(tmp_path_factory):
         mp.delenv("TRAINER_CORE_DB", raising=False)
         sweeps = Sweeps(Launcher(home=home))
         spec = {
-            "base": tiny_config(num_train_epochs=1),
+            "base": tiny_config(num_train_epochs=1, max_train_samples=48),
             "space": dict(LR),
             "n_trials": 3,
             "parallel": 2,

@@ -161,13 +161,14 @@ def test_spec_round_trips_and_a_grid_sizes_its_own_budget():
 
 @pytest.mark.both_stores
 def test_sweep_trains_trials_in_parallel_prunes_the_bad_one_and_keeps_the_best(runs_home, monkeypatch):
-    """Two good learning rates train side by side; the third, 0.5, diverges (eval loss ~3.5 after one
-    epoch against ~0.7) and the median pruner, live after one completed trial, must end it there."""
+    """Two good learning rates train side by side; the third, 0.5, diverges (eval loss 1.7 after one
+    epoch against 0.70) and the median pruner, live after one completed trial, must end it there."""
     monkeypatch.setenv("TRAINER_CORE_SLOTS", "2")
     launcher = Launcher(home=runs_home)
     sweeps = Sweeps(launcher)
     sweep_id = sweeps.create(
         spec(
+            base=tiny_config(max_train_samples=48),  # 3 steps an epoch: what is tested is the sweep
             objective="eval_loss",
             pruner="median",
             pruner_startup_trials=1,
@@ -275,12 +276,11 @@ def test_a_restarted_launcher_resumes_the_study_where_it_was(runs_home, tmp_path
     spec_file = tmp_path / "sweep.yaml"
     long_then_short = [
         {"learning_rate": 1e-3, "num_train_epochs": 30},
-        {"learning_rate": 1e-3, "num_train_epochs": 2},
+        {"learning_rate": 1e-3, "num_train_epochs": 1},
     ]
-    epochs = {"num_train_epochs": {"distribution": "choice", "values": [30, 2]}}
-    spec_file.write_text(
-        yaml.safe_dump(spec(n_trials=2, parallel=1, space={**LR, **epochs}, enqueue_trials=long_then_short))
-    )
+    epochs = {"num_train_epochs": {"distribution": "choice", "values": [30, 1]}}
+    short = spec(n_trials=2, parallel=1, space={**LR, **epochs}, enqueue_trials=long_then_short)
+    spec_file.write_text(yaml.safe_dump({**short, "base": tiny_config(max_train_samples=48)}))
     sweep_id = cli("sweep", str(spec_file), "--detach", home=runs_home).stdout.strip()
     store = Launcher(home=runs_home).store
     (run,) = wait_for(
