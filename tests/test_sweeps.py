@@ -165,9 +165,9 @@ def test_sweep_trains_trials_in_parallel_prunes_the_bad_one_and_keeps_the_best(r
     epoch against ~0.7) and the median pruner, live after two completed trials, must end it there.
 
     Two, not one: with one, whichever good trial finished first could prune the other, had it not yet
-    reported its first epoch (1e-3 gives 0.6994 at epoch 1, 2e-3 0.7059: trial 1 was pruned in 4 of 11 runs on a
-    loaded machine). With two, only trial 2 can be pruned; it starts when a good trial ends, and its
-    worker's start (7-12 s measured) outlasts what the other good trial, begun with it, has left."""
+    reported its first epoch (1e-3 gives 0.6994 at epoch 1, 2e-3 0.7059: trial 1 was pruned in 4 of 11
+    runs on a loaded machine). With two, only trial 2 can be pruned; it starts when a good trial ends,
+    and its worker's start (7-12 s measured) outlasts what the other good trial, begun with it, has left."""
     monkeypatch.setenv("TRAINER_CORE_SLOTS", "2")
     launcher = Launcher(home=runs_home)
     sweeps = Sweeps(launcher)
