@@ -1,5 +1,6 @@
 """A sweep in a real browser: New sweep (the New run form as its base, one search-space row), Start sweep,
-then the Sweep page as its two trials of the tiny BERT train and the study's figures appear.
+then the Sweep page as its two trials of the tiny BERT train and the study's figures appear; then a
+search-space edit that outlives a visit to another page.
 Screenshots land in test-artifacts/e2e-sweep/."""
 
 from __future__ import annotations
@@ -77,15 +78,6 @@ def test_new_sweep_to_the_sweep_page(tmp_path):
                 page.get_by_text(re.compile(r"2 trials × 8 steps each \(64 training rows\)"))
             ).to_be_visible()
             assert_no_error(page, "New sweep")
-            # The table's edits outlive a visit to another page (Streamlit drops the editor's own).
-            edit_high_bound(page, "2")
-            row_error = page.get_by_text(re.compile(r"Row 1 · learning_rate: .*diverge")).first
-            expect(row_error).to_be_visible()
-            nav(page, "Runs")
-            nav(page, "New sweep")
-            expect(row_error).to_be_visible()
-            edit_high_bound(page, "1e-2")  # on the rows as kept
-            expect(row_error).to_have_count(0)
             shots.take(page, "new-sweep")
             start = page.get_by_role("button", name=re.compile(r"Start sweep$"))
             expect(start).to_be_enabled()
@@ -96,7 +88,6 @@ def test_new_sweep_to_the_sweep_page(tmp_path):
             print(f"[{time.monotonic() - began:5.1f} s] sweep {sweep_id} started")
 
             sweeps = Sweeps(launcher)
-            assert sweeps.get(sweep_id)["spec"]["space"][0]["high"] == 0.01
             sweep = wait_until(
                 lambda: (s := sweeps.get(sweep_id))["status"] == SweepStatus.COMPLETED and s,
                 240,
@@ -111,6 +102,16 @@ def test_new_sweep_to_the_sweep_page(tmp_path):
             assert_no_error(page, "Sweep")
             shots.take(page, "sweep")
             print(f"[{time.monotonic() - began:5.1f} s] sweep page checked")
+
+            # Back on New sweep, a table edit outlives a visit to another page (Streamlit drops the
+            # editor's own edits): a bound the engine refuses is still there, its message with it.
+            nav(page, "New sweep")
+            edit_high_bound(page, "2")
+            row_error = page.get_by_text(re.compile(r"Row 1 · learning_rate: .*diverge")).first
+            expect(row_error).to_be_visible()
+            nav(page, "Runs")
+            nav(page, "New sweep")
+            expect(row_error).to_be_visible()
         except BaseException:
             shots.take(page, "failure")
             print(server.log_tail())
