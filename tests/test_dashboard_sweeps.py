@@ -29,7 +29,7 @@ def swept(tmp_path_factory):
         mp.delenv("TRAINER_CORE_DB", raising=False)
         sweeps = Sweeps(Launcher(home=home))
         spec = {
-            "base": tiny_config(num_train_epochs=1),
+            "base": tiny_config(num_train_epochs=1, max_train_samples=48),
             "space": dict(LR),
             "n_trials": 3,
             "parallel": 2,
@@ -97,6 +97,25 @@ def test_sweep_page_shows_trials_figures_and_the_best_trial(in_swept):
     at.switch_page(PAGES["new"]).run()
     model = Launcher(home=home).model_dir(best["run_id"])
     assert model is not None and at.selectbox(key="new.model_run").value == str(model)
+
+
+def test_sweep_header_names_the_pruner_settings_the_sweep_was_given():
+    from dashboard.views.sweep import pruner_settings
+
+    halving = parse_sweep_spec(
+        {
+            "base": tiny_config(num_train_epochs=3),
+            "space": dict(LR),
+            "n_trials": 2,
+            "pruner": "successive_halving",
+            "pruner_reduction_factor": 2,
+        }  # fmt: skip
+    )
+    assert pruner_settings(halving.to_dict()) == (
+        " (min resource auto, reduction factor 2, min early-stopping rate 0)"
+    )
+    plain = parse_sweep_spec({"base": tiny_config(), "space": dict(LR), "n_trials": 2})
+    assert pruner_settings(plain.to_dict()) == ""
 
 
 def test_sweeps_list_and_runs_filter(in_swept):
@@ -218,3 +237,62 @@ def test_sweep_controls_stop_resume_and_delete_keeping_runs(runs_home, monkeypat
         what="the kept runs to stop",
     )
     assert len(kept) == 2 and all(r["sweep_id"] is None for r in kept)
+
+
+def test_new_sweep_keeps_its_table_and_settings_when_the_user_visits_other_pages(runs_home):
+    """The search-space table (whose edits Streamlit drops with the editor when another page runs) and
+    every sweep setting, pruner settings included, are as the user left them after a visit elsewhere."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/new_sweep.py").run()
+    # The browser's edits to the table: a bound changed, a row added.
+    at.session_state["new_sweep.space"] = {
+        "edited_rows": {0: {"high": "1e-2"}},
+        "added_rows": [{"field": "weight_decay", "distribution": "uniform", "low": "0", "high": "0.1"}],
+        "deleted_rows": [],
+    }
+    at.text_input(key="new_sweep.n_trials").set_value("6")
+    at.text_input(key="new_sweep.parallel").set_value("2")
+    at.selectbox(key="new_sweep.objective").set_value("eval_loss")
+    at.selectbox(key="new_sweep.sampler").set_value("random")
+    at.selectbox(key="new_sweep.pruner").set_value("successive_halving").run()
+    # Successive halving's own settings, each checked by the engine and named in its message:
+    at.text_input(key="new_sweep.pruner_reduction_factor").set_value("1").run()
+    assert "**pruner_reduction_factor**: must be at least 2, got 1" in texts(at.error)
+    assert button(at, "new_sweep.start").disabled
+    at.text_input(key="new_sweep.pruner_reduction_factor").set_value("3")
+    at.text_input(key="new_sweep.pruner_min_resource").set_value("1").run()
+    assert not at.error and not button(at, "new_sweep.start").disabled
+
+    edited = [["learning_rate", "log_uniform", "1e-5", "1e-2"], ["weight_decay", "uniform", "0", "0.1"]]
+    settings = {"n_trials": "6", "parallel": "2", "objective": "eval_loss", "sampler": "random",
+                "pruner": "successive_halving", "pruner_min_resource": "1", "pruner_reduction_factor": "3"}  # fmt: skip
+
+    def away_and_back(page: str) -> list[list[str]]:
+        at.switch_page(page).run()
+        at.switch_page("views/new_sweep.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        for name, value in settings.items():
+            assert at.session_state[f"new_sweep.{name}"] == value, name
+        return at.data_editor[0].value[["field", "distribution", "low", "high"]].values.tolist()
+
+    for page in ("views/runs.py", "views/new_run.py", "views/sweep.py"):
+        assert away_and_back(page) == edited, page
+    # The kept settings are what the engine reads: with them, a rate of 2 puts the first rung at
+    # 1 x 3^2 = epoch 9, past the form's 3 epochs.
+    at.text_input(key="new_sweep.pruner_min_early_stopping_rate").set_value("2").run()
+    assert "**pruner_min_early_stopping_rate**: successive halving would first compare trials at epoch 9" in (
+        texts(at.error)
+    )
+    at.text_input(key="new_sweep.pruner_min_early_stopping_rate").set_value("")
+
+    # An edit after coming back applies to the rows as kept (once, not on top of the first edits).
+    at.session_state["new_sweep.space"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [0]}
+    at.run()
+    assert away_and_back("views/runs.py") == edited[1:]
+    # Another pruner: its own box shows, and successive halving's kept values are not sent with it.
+    at.selectbox(key="new_sweep.pruner").set_value("median").run()
+    assert [t.key for t in at.text_input if t.key.startswith("new_sweep.pruner_")] == [
+        "new_sweep.pruner_startup_trials"
+    ]
+    assert not at.error and not button(at, "new_sweep.start").disabled

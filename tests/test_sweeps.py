@@ -88,6 +88,25 @@ BAD_SPECS = [
     ({"parallel": 5}, "parallel", "more than n_trials"),
     ({"n_trials": 0}, "n_trials", "at least 1"),
     ({"sampler": "bayes"}, "sampler", "tpe"),
+    # The pruners' settings, each named, and one pruner's setting given to another refused:
+    ({"pruner": "median", "pruner_startup_trials": 0}, "pruner_startup_trials", "at least 1"),
+    ({"pruner": "successive_halving", "pruner_min_resource": "soon"}, "pruner_min_resource", "auto"),
+    ({"pruner": "successive_halving", "pruner_min_resource": 0}, "pruner_min_resource", "at least 1"),
+    ({"pruner": "successive_halving", "pruner_reduction_factor": 1}, "pruner_reduction_factor", "at least 2"),
+    (
+        {"pruner": "successive_halving", "pruner_min_early_stopping_rate": -1},
+        "pruner_min_early_stopping_rate",
+        "at least 0",
+    ),
+    ({"pruner": "median", "pruner_reduction_factor": 3}, "pruner_reduction_factor", "successive_halving"),
+    ({"pruner_startup_trials": 3}, "pruner_startup_trials", "median"),
+    # A first rung at or past the last of the trials' 2 epochs would prune nothing:
+    ({"pruner": "successive_halving", "pruner_min_resource": 2}, "pruner_min_resource", "below 2"),
+    (
+        {"pruner": "successive_halving", "pruner_min_early_stopping_rate": 1},
+        "pruner_min_early_stopping_rate",
+        "epoch 4",
+    ),
 ]
 
 
@@ -119,6 +138,18 @@ def test_spec_round_trips_and_a_grid_sizes_its_own_budget():
         "num_train_epochs": [1, 2, 3],
     }
     assert spec_from_dict(grid.to_dict()) == grid
+    halving = parse_sweep_spec(
+        spec(
+            pruner="successive-halving",
+            pruner_min_resource="1",
+            pruner_reduction_factor=3,
+            pruner_min_early_stopping_rate="",  # a blank box: the default
+        )
+    )
+    assert spec_from_dict(halving.to_dict()) == halving and "pruner_startup_trials" not in halving.to_dict()
+    pruner = studies.make_pruner(halving)
+    assert (pruner._min_resource, pruner._reduction_factor, pruner._min_early_stopping_rate) == (1, 3, 0)
+    assert studies.make_pruner(parse_sweep_spec(spec(pruner="successive_halving")))._min_resource is None
     loss = parse_sweep_spec(spec(objective="loss"))
     assert (loss.objective, loss.direction) == ("eval_loss", "minimize")
     assert studies.optuna_storage_url("sqlite:////tmp/x/metrics.db") == "sqlite:////tmp/x/metrics.db"
@@ -131,7 +162,12 @@ def test_spec_round_trips_and_a_grid_sizes_its_own_budget():
 @pytest.mark.both_stores
 def test_sweep_trains_trials_in_parallel_prunes_the_bad_one_and_keeps_the_best(runs_home, monkeypatch):
     """Two good learning rates train side by side; the third, 0.5, diverges (eval loss ~3.5 after one
-    epoch against ~0.7) and the median pruner, live after one completed trial, must end it there."""
+    epoch against ~0.7) and the median pruner, live after two completed trials, must end it there.
+
+    Two, not one: with one, whichever good trial finished first could prune the other, had it not yet
+    reported its first epoch (1e-3 gives 0.6994 at epoch 1, 2e-3 0.7059: trial 1 was pruned in 4 of 11
+    runs on a loaded machine). With two, only trial 2 can be pruned; it starts when a good trial ends,
+    and its worker's start (7-12 s measured) outlasts what the other good trial, begun with it, has left."""
     monkeypatch.setenv("TRAINER_CORE_SLOTS", "2")
     launcher = Launcher(home=runs_home)
     sweeps = Sweeps(launcher)
@@ -139,7 +175,7 @@ def test_sweep_trains_trials_in_parallel_prunes_the_bad_one_and_keeps_the_best(r
         spec(
             objective="eval_loss",
             pruner="median",
-            pruner_startup_trials=1,
+            pruner_startup_trials=2,
             enqueue_trials=[{"learning_rate": 1e-3}, {"learning_rate": 2e-3}, {"learning_rate": 0.5}],
         )
     )
@@ -189,6 +225,54 @@ def test_sweep_trains_trials_in_parallel_prunes_the_bad_one_and_keeps_the_best(r
         assert Launcher(home=runs_home).store.list_runs()
 
 
+def test_successive_halving_prunes_the_trial_behind_at_its_first_rung(launcher):
+    """Successive halving with the spec's own settings: rungs at min_resource x reduction_factor ^
+    (min_early_stopping_rate + rung) = 1 x 2^1 = epoch 2, then 4; at each rung 1 trial in 2 goes on.
+
+    Why the outcome cannot depend on the machine's load: one trial at a time (parallel 1) in the
+    enqueued order, so trial 1 is asked for only once trial 0 has ended, and trial 0 recorded its epoch-2
+    loss at the rung while it trained (epoch 2 of 3 is not its last evaluation, where nothing is
+    recorded). Trial 1 then meets exactly one competitor at epoch 2, and with reduction factor 2 only the
+    better of the two goes on. The losses are a seeded run's, and far apart: at epoch 2 learning rate 1e-3
+    gave 0.70 and 0.5 gave 24 (3.8 with 96 rows), a gap no thread timing moves. Pruned at epoch 2 shows
+    the settings reached the pruner in the worker: with Optuna's defaults (min_resource auto, known only
+    once a trial completed) trial 0 records no rung value and this sweep prunes nothing."""
+    sweeps = Sweeps(launcher)
+    sweep_id = sweeps.create(
+        spec(
+            base=tiny_config(num_train_epochs=3, max_train_samples=48),  # 3 steps an epoch
+            n_trials=2,
+            parallel=1,
+            objective="eval_loss",
+            pruner="successive_halving",
+            pruner_min_resource=1,
+            pruner_reduction_factor=2,
+            pruner_min_early_stopping_rate=1,
+            enqueue_trials=[{"learning_rate": 1e-3}, {"learning_rate": 0.5}],
+        )
+    )
+    assert sweeps.wait(sweep_id, timeout=240)["status"] == SweepStatus.COMPLETED
+    kept, pruned = launcher.store.sweep_runs(sweep_id)
+    assert kept["status"] == COMPLETED, (kept["error"], launcher.log_tail(kept["id"]))
+    assert pruned["status"] == PRUNED, (pruned["error"], launcher.log_tail(pruned["id"]))
+
+    # Optuna's own record: the states, each trial's value at the rung, and who won it.
+    import optuna
+
+    trials = sweeps.study(sweep_id).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    assert sorted(trials[1].intermediate_values) == [1, 2]  # pruned at the rung, epoch 2
+    rung = [t.system_attrs["completed_rung_0"] for t in trials]
+    assert rung == [t.intermediate_values[2] for t in trials] and rung[1] > rung[0]
+    assert not any("completed_rung_1" in t.system_attrs for t in trials)
+
+    # Through the stop path: two of three epochs trained and evaluated, then a final status.
+    assert launcher.store.get_series(pruned["id"], "eval_loss")["epoch"].tolist() == [1.0, 2.0]
+    assert pruned["step"] == 2 * pruned["total_steps"] // 3
+    assert any(e["kind"] == "pruned" for e in launcher.store.events(pruned["id"]))
+    assert sweeps.get(sweep_id)["best"]["run_id"] == kept["id"]
+
+
 def test_a_restarted_launcher_resumes_the_study_where_it_was(runs_home, tmp_path):
     """The CLI that started the sweep is gone, then trial 0's worker is killed (a machine restart, as
     far as the sweep can tell): the next launcher fails that trial, tells the study, and goes on with
@@ -196,12 +280,11 @@ def test_a_restarted_launcher_resumes_the_study_where_it_was(runs_home, tmp_path
     spec_file = tmp_path / "sweep.yaml"
     long_then_short = [
         {"learning_rate": 1e-3, "num_train_epochs": 30},
-        {"learning_rate": 1e-3, "num_train_epochs": 2},
+        {"learning_rate": 1e-3, "num_train_epochs": 1},
     ]
-    epochs = {"num_train_epochs": {"distribution": "choice", "values": [30, 2]}}
-    spec_file.write_text(
-        yaml.safe_dump(spec(n_trials=2, parallel=1, space={**LR, **epochs}, enqueue_trials=long_then_short))
-    )
+    epochs = {"num_train_epochs": {"distribution": "choice", "values": [30, 1]}}
+    short = spec(n_trials=2, parallel=1, space={**LR, **epochs}, enqueue_trials=long_then_short)
+    spec_file.write_text(yaml.safe_dump({**short, "base": tiny_config(max_train_samples=48)}))
     sweep_id = cli("sweep", str(spec_file), "--detach", home=runs_home).stdout.strip()
     store = Launcher(home=runs_home).store
     (run,) = wait_for(

@@ -55,6 +55,7 @@ from trainer_core.runs.resources import describe_system_series
 from trainer_core.sweeps.budget import TrialEstimate, estimate_trial_time
 from trainer_core.sweeps.driver import COUNTED as COUNTED_TRIAL_STATUSES
 from trainer_core.sweeps.driver import Sweeps, SweepStatus
+from trainer_core.sweeps.pruners import PRUNER_SETTINGS
 from trainer_core.sweeps.review import SweepReview, review_sweep_spec
 from trainer_core.sweeps.space import DISTRIBUTIONS, sweepable_fields
 from trainer_core.sweeps.spec import (
@@ -106,6 +107,7 @@ __all__ = [
     "EXECUTORS",
     "OBJECTIVES",
     "PRUNERS",
+    "PRUNER_SETTINGS",
     "RESUMABLE_STATUSES",
     "SAMPLERS",
     "SweepNotFoundError",

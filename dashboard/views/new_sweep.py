@@ -5,6 +5,10 @@ keys: the form a user filled for a run is the base of a sweep, and whatever New 
 here too. The base config is checked by New run's ``collect_errors``; the search space and the sweep's
 settings by the engine's ``review_sweep_spec``, which checks every bound with the run config's own rules:
 a bad bound gets the message a bad hyperparameter gets, beside its row, and Start stays disabled.
+
+The sweep's own fields keep their values when the user visits another page and comes back: the boxes
+through ``persist_state``, the search-space table through ``new_sweep.rows`` (``st.data_editor`` has no
+``persist_state`` and its edits go with it when another page runs).
 """
 
 from __future__ import annotations
@@ -21,9 +25,18 @@ from dashboard.views.new_run_inputs import (
     error_slot,
     number_box,
 )
-from trainer_core import DISTRIBUTIONS, OBJECTIVES, PRUNERS, SAMPLERS, ConfigError, sweepable_fields
+from trainer_core import (
+    DISTRIBUTIONS,
+    OBJECTIVES,
+    PRUNER_SETTINGS,
+    PRUNERS,
+    SAMPLERS,
+    ConfigError,
+    sweepable_fields,
+)
 
 ROWS = "new_sweep.rows"  # the table's rows as it opens (a test or a later feature may set them)
+EDITED = "new_sweep.rows_edited"  # the table's rows as the user left them at the last run
 COLUMNS = ("field", "distribution", "low", "high", "values")
 DEFAULT_ROWS = [{"field": "learning_rate", "distribution": "log_uniform", "low": "1e-5", "high": "1e-3"}]
 # Widget -> initial text/value; number boxes hold text that the engine reads (see number_box).
@@ -49,6 +62,11 @@ def render_space() -> list[dict]:
         "One row per field to search. Bounds for `log_uniform`, `uniform` and `int`; comma-separated "
         "values for `choice`. A searched field's value above is the base only trials do not use."
     )
+    if key("space") not in st.session_state and EDITED in st.session_state:
+        # The editor and its edits were dropped while another page ran: it opens again on the rows as
+        # they were left. Only here, as the editor's identity includes its data: new rows under a live
+        # editor would start it afresh, and its edits kept on top of them would be applied twice.
+        st.session_state[ROWS] = st.session_state[EDITED]
     rows = st.session_state.setdefault(ROWS, [dict(r) for r in DEFAULT_ROWS])
     frame = pd.DataFrame([{c: _text(r.get(c)) for c in COLUMNS} for r in rows], columns=COLUMNS)
     edited = st.data_editor(
@@ -67,7 +85,9 @@ def render_space() -> list[dict]:
             ),
         },
     )
-    return [{c: (None if pd.isna(v) else v) for c, v in row.items()} for row in edited.to_dict("records")]
+    left = [{c: (None if pd.isna(v) else v) for c, v in row.items()} for row in edited.to_dict("records")]
+    st.session_state[EDITED] = left
+    return left
 
 
 def _text(value) -> str | None:
@@ -101,6 +121,26 @@ def render_settings(slots: dict) -> None:
         with col:
             widget(label, key=key(name), persist_state=KEEP, **kw)
             error_slot(slots, name)
+    render_pruner_settings(slots)
+
+
+def render_pruner_settings(slots: dict) -> None:
+    """The chosen pruner's own settings (the engine's list), each a box whose blank means its default."""
+    settings = PRUNER_SETTINGS[st.session_state[key("pruner")]]
+    if not settings:
+        return
+    st.caption(f"Pruner settings ({st.session_state[key('pruner')]}); leave a box empty for its default.")
+    for col, setting in zip(st.columns(6), settings, strict=False):
+        st.session_state.setdefault(key(setting.key), "")
+        with col:
+            number_box(
+                setting.label,
+                key=key(setting.key),
+                persist_state=KEEP,
+                placeholder=f"default: {setting.default}",
+                help=setting.help,
+            )
+            error_slot(slots, setting.key)
 
 
 def spec_raw(config_dict: dict, rows: list[dict]) -> dict:
@@ -115,6 +155,8 @@ def spec_raw(config_dict: dict, rows: list[dict]) -> dict:
         "sampler": s["sampler"],
         "pruner": s["pruner"],
         "seed": (s["seed"] or "").strip() or None,
+        # Only the chosen pruner's: the engine refuses another's (a box left filled in before a switch).
+        **{p.key: st.session_state.get(key(p.key)) for p in PRUNER_SETTINGS.get(s["pruner"], ())},
     }
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import state, sweep_data
 from dashboard.sweep_tables import trials_done, trials_table
 from dashboard.views.sweeps import main as render_list
-from trainer_core import ConfigError, RunStateError, SweepNotFoundError, SweepStatus
+from trainer_core import PRUNER_SETTINGS, ConfigError, RunStateError, SweepNotFoundError, SweepStatus
 
 REFRESH_S = 2.0
 FIGURE_CONFIG = {"displayModeBar": False}
@@ -41,8 +41,16 @@ def render_header(detail: dict) -> None:
     st.caption(
         f"**{detail['status']}** · {done} of {detail['n_trials']} trials done · up to {detail['parallel']} at a "
         f"time · objective `{spec['objective']}` ({direction} is better) · sampler {spec['sampler']} · "
-        f"pruner {spec['pruner']} · `{detail['id']}`"
+        f"pruner {spec['pruner']}{pruner_settings(spec)} · `{detail['id']}`"
     )
+
+
+def pruner_settings(spec: dict) -> str:
+    """ " (min resource 1, reduction factor 2, ...)": the settings the sweep's pruner was given."""
+    told = [
+        f"{p.label.lower()} {spec[p.key]}" for p in PRUNER_SETTINGS.get(spec["pruner"], ()) if p.key in spec
+    ]
+    return f" ({', '.join(told)})" if told else ""
 
 
 def render_controls(detail: dict) -> None:

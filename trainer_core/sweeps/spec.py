@@ -19,6 +19,10 @@ A spec file::
     sampler: tpe                        # tpe | random | grid
     pruner: median                      # none | median | successive_halving
     pruner_startup_trials: 2            # (median) completed trials before any is pruned
+    # (successive_halving instead) the first rung, the share kept at each rung, the rungs skipped:
+    # pruner_min_resource: 1            # auto (Optuna's guess from the first completed trial) or >= 1
+    # pruner_reduction_factor: 2        # >= 2: about 1 trial in this many goes on at each rung
+    # pruner_min_early_stopping_rate: 0 # >= 0: the first rung is at min_resource x factor^this
     enqueue_trials: [{learning_rate: 2e-5, per_device_train_batch_size: 8}]   # tried first
 """
 
@@ -38,6 +42,12 @@ import yaml
 from trainer_core.config import REPORTED_METRICS, RunConfig, config_from_dict
 from trainer_core.config.coercion import coerce
 from trainer_core.errors import ConfigError
+from trainer_core.sweeps.pruners import (
+    DEFAULT_PRUNER_STARTUP_TRIALS,
+    PRUNER_SETTINGS,
+    check_first_rung,
+    pruner_settings,
+)
 from trainer_core.sweeps.space import (
     Dimension,
     dimension_from_row,
@@ -65,10 +75,8 @@ _SPEC_KEYS = (
     "pruner",
     "seed",
     "enqueue_trials",
-    "pruner_startup_trials",
 )
-# Median pruning prunes nothing before this many trials completed: a median of one trial is noise.
-DEFAULT_PRUNER_STARTUP_TRIALS = 2
+_SPEC_KEYS += tuple(s.key for settings in PRUNER_SETTINGS.values() for s in settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +95,9 @@ class SweepSpec:
     name: str | None = None
     enqueue_trials: tuple[dict[str, Any], ...] = ()
     pruner_startup_trials: int = DEFAULT_PRUNER_STARTUP_TRIALS
+    pruner_min_resource: int | str = "auto"
+    pruner_reduction_factor: int = 4
+    pruner_min_early_stopping_rate: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON/YAML mapping :func:`parse_sweep_spec` turns back into this spec."""
@@ -101,7 +112,8 @@ class SweepSpec:
             "sampler": self.sampler,
             "pruner": self.pruner,
             "seed": self.seed,
-            "pruner_startup_trials": self.pruner_startup_trials,
+            # The chosen pruner's settings only: parse_sweep_spec refuses another pruner's.
+            **{p.key: getattr(self, p.key) for p in PRUNER_SETTINGS[self.pruner]},
         }
         if self.enqueue_trials:
             out["enqueue_trials"] = [dict(t) for t in self.enqueue_trials]
@@ -162,7 +174,10 @@ def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
             f"the {pruner} pruner needs an evaluation per epoch (or every eval_steps) to compare trials; "
             "set eval_strategy to 'epoch' in the base config, or choose pruner 'none'",
         )
+    pruning = pruner_settings(raw, pruner)
     space = tuple(dimension_from_row(row, base) for row in space_rows(raw.get("space")))
+    if pruner == "successive_halving":
+        check_first_rung(pruning, base, [d.field for d in space])
     n_trials = raw.get("n_trials")
     if sampler == "grid":
         n_trials = _grid_budget(space, n_trials)
@@ -187,9 +202,7 @@ def parse_sweep_spec(raw: Mapping[str, Any], base_dir: str | os.PathLike | None 
         seed=None if seed is None else coerce("seed", seed, int),
         name=name,
         enqueue_trials=enqueued,
-        pruner_startup_trials=_count(
-            "pruner_startup_trials", raw.get("pruner_startup_trials") or DEFAULT_PRUNER_STARTUP_TRIALS
-        ),
+        **pruning,
     )
 
 

@@ -71,7 +71,11 @@ def make_pruner(spec: SweepSpec):
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials)
     if spec.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=spec.pruner_min_resource,
+            reduction_factor=spec.pruner_reduction_factor,
+            min_early_stopping_rate=spec.pruner_min_early_stopping_rate,
+        )
     return optuna.pruners.NopPruner()
 
 
