@@ -46,7 +46,7 @@ def freeze_new_imports() -> bool:
 
 
 def prune_cache_locks() -> int | None:
-    """Drop the compute locks Streamlit keeps for ``st.cache_data`` keys that are no longer cached.
+    """Drop what Streamlit keeps per ``st.cache_data`` key after the key's entry is gone.
 
     Streamlit 1.67 creates one lock per cache key the first time it is computed and never drops it when
     the entry is evicted (``Cache._value_locks``). The live readers are keyed by the run's version, so a
@@ -70,6 +70,18 @@ def prune_cache_locks() -> int | None:
                 for key, lock in list(cache._value_locks.items()):
                     if not lock.locked() and not cache.storage.has(key):
                         del cache._value_locks[key]
+                        dropped += 1
+            # A per-key clear (dashboard.data drops a live run's older entries) leaves a generation count
+            # behind for that key, also forever; it only matters while a computation of the key is in
+            # flight, which holds the key's lock or an async future.
+            # Streamlit's own order: the value locks alone, then the futures' lock before the invalidation lock.
+            with cache._value_locks_lock:
+                held = {key for key, lock in cache._value_locks.items() if lock.locked()}
+            with cache._async_compute_futures_lock, cache._invalidation_lock:
+                for key in list(cache._key_generations):
+                    busy = key in held or key in cache._async_compute_futures
+                    if not busy and not cache.storage.has(key):
+                        del cache._key_generations[key]
                         dropped += 1
         return dropped
     except (ImportError, AttributeError):

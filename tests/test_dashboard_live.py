@@ -309,3 +309,37 @@ def test_cache_locks_stay_bounded():
     assert locks() <= 4
     assert read(199) == [199] * 100 and read(7) == [7] * 100  # cached and new keys still work
     assert locks() <= 5
+
+
+def _data_cache(name: str):
+    from streamlit.runtime.caching.cache_data_api import _data_caches
+
+    caches = [c for by_key in _data_caches._function_caches.values() for c in by_key.values()]
+    mine = [c for c in caches if c.display_name.endswith(name)]
+    assert len(mine) == 1, [c.display_name for c in caches]
+    return mine[0]
+
+
+def test_a_live_runs_older_versions_leave_its_readers_caches():
+    """A live run's version moves with every heartbeat; each reader keeps only the newest one per run
+    (and per other argument), and what Streamlit keeps per cleared key is pruned too."""
+    import streamlit as st
+
+    from dashboard import data, memory
+
+    @st.cache_data(show_spinner=False, max_entries=256)
+    def tail_of(loc, version: tuple, lines: int) -> str:
+        return f"{version} {lines}"
+
+    loc = ("home", "sqlite:///store")
+    for beat in range(100):  # two runs watched, one with two line counts
+        for run_id, lines in (("run-a", 10), ("run-a", 20), ("run-b", 10)):
+            version = (run_id, "running", 0, None, 1000.0 + beat)
+            assert data._newest_only(tail_of, loc, version, lines) == f"{version} {lines}"
+    cache = _data_cache("tail_of")
+    assert len(cache.storage._mem_cache) == 3  # one entry per run and line count, not 300
+    memory.prune_cache_locks()
+    assert len(cache._value_locks) <= 3 and len(cache._key_generations) <= 3
+    # a finished run's version no longer moves: its entry stays and is read, not recomputed
+    done = ("run-a", "completed", 0, 2000.0, 2000.0)
+    assert data._newest_only(tail_of, loc, done, 10) == data._newest_only(tail_of, loc, done, 10)
