@@ -111,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the runs folder (printed at the start)")
     parser.add_argument("--train-rows", type=int, help="each trial's training rows (max_train_samples)")
     parser.add_argument("--epochs", type=float, help="each trial's num_train_epochs")
+    parser.add_argument("--eval-rows", type=int, help="each trial's dev rows (max_eval_samples)")
     args = parser.parse_args(argv)
     overrides = {
         key: value
-        for key, value in (("max_train_samples", args.train_rows), ("num_train_epochs", args.epochs))
+        for key, value in (
+            ("max_train_samples", args.train_rows),
+            ("num_train_epochs", args.epochs),
+            ("max_eval_samples", args.eval_rows),
+        )
         if value is not None
     }
     result = measure(args.parallel, quick=args.quick, keep=args.keep, overrides=overrides)
