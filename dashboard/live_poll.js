@@ -65,6 +65,21 @@ function target(item) {
   return null;
 }
 
+// The bar's text as drawn may begin otherwise than the clock's `before` (drawn by another rerun than
+// the one that mounted this clock: a CI run once showed the bar 19 s behind the ETA card). Its ETA is
+// then found by the words that end `before` (" · ETA "), and only what follows them is rewritten.
+function barTail(item) {
+  const marker = item.before.slice(item.before.lastIndexOf(" · "));
+  for (const bar of document.querySelectorAll('[data-testid="stProgress"]')) {
+    const walker = document.createTreeWalker(bar, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const at = node.nodeValue.lastIndexOf(marker);
+      if (at >= 0) return [node, node.nodeValue.slice(0, at + marker.length)];
+    }
+  }
+  return [null, ""];
+}
+
 class Poller {
   update(data, setTriggerValue) {
     const samePace = this.data && this.data.url === data.url && this.data.every_ms === data.every_ms;
@@ -119,8 +134,14 @@ class Poller {
     const minutes = (performance.now() - this.drawnAt) / 60000;
     for (const item of this.data.clock) {
       const [now, minuteOn] = item.seconds;
-      const text = (item.before || "") + FORMATS[item.format](now + (minuteOn - now) * minutes);
-      const node = target(item);
+      const value = FORMATS[item.format](now + (minuteOn - now) * minutes);
+      let node = target(item);
+      let text = (item.before || "") + value;
+      if (!node && item.before !== undefined) {
+        let head;
+        [node, head] = barTail(item);
+        text = head + value;
+      }
       if (node && node.nodeValue !== text) node.nodeValue = text;
     }
   }
