@@ -44,30 +44,20 @@ function firstText(element) {
   return walker.nextNode();
 }
 
-// The text node a clock item writes: a metric's value (by its label), or the progress bar's text node
-// that starts with the words drawn before the ETA. Only nodes whose text is replaced in place, so React
-// keeps owning them and the next rerun's text lands as usual.
-function target(item) {
-  if (item.metric !== undefined) {
-    for (const metric of document.querySelectorAll('[data-testid="stMetric"]')) {
-      const label = metric.querySelector('[data-testid="stMetricLabel"]');
-      const value = metric.querySelector('[data-testid="stMetricValue"]');
-      if (label && value && label.innerText.trim() === item.metric) return firstText(value);
-    }
-    return null;
-  }
-  for (const bar of document.querySelectorAll('[data-testid="stProgress"]')) {
-    const walker = document.createTreeWalker(bar, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      if (node.nodeValue.startsWith(item.before)) return node;
-    }
+// The text node a metric's clock item writes (its value, found by its label): a node whose text is
+// replaced in place, so React keeps owning it and the next rerun's text lands as usual.
+function metricText(item) {
+  for (const metric of document.querySelectorAll('[data-testid="stMetric"]')) {
+    const label = metric.querySelector('[data-testid="stMetricLabel"]');
+    const value = metric.querySelector('[data-testid="stMetricValue"]');
+    if (label && value && label.innerText.trim() === item.metric) return firstText(value);
   }
   return null;
 }
 
-// The bar's text as drawn may begin otherwise than the clock's `before` (drawn by another rerun than
-// the one that mounted this clock: a CI run once showed the bar 19 s behind the ETA card). Its ETA is
-// then found by the words that end `before` (" · ETA "), and only what follows them is rewritten.
+// The progress bar's text node holding the ETA, and its text up to the ETA. Found by the words that end
+// the clock's `before` (" · ETA "), not by all of `before`: the bar can be drawn by another rerun than
+// the one that mounted this clock (a CI run once showed the bar 19 s behind the ETA card).
 function barTail(item) {
   const marker = item.before.slice(item.before.lastIndexOf(" · "));
   for (const bar of document.querySelectorAll('[data-testid="stProgress"]')) {
@@ -135,13 +125,8 @@ class Poller {
     for (const item of this.data.clock) {
       const [now, minuteOn] = item.seconds;
       const value = FORMATS[item.format](now + (minuteOn - now) * minutes);
-      let node = target(item);
-      let text = (item.before || "") + value;
-      if (!node && item.before !== undefined) {
-        let head;
-        [node, head] = barTail(item);
-        text = head + value;
-      }
+      const [node, head] = item.metric !== undefined ? [metricText(item), ""] : barTail(item);
+      const text = head + value;
       if (node && node.nodeValue !== text) node.nodeValue = text;
     }
   }

@@ -66,17 +66,18 @@ def prune_cache_locks() -> int | None:
             caches = [c for by_key in _data_caches._function_caches.values() for c in by_key.values()]
         dropped = 0
         for cache in caches:
+            held = set()  # keys being computed now
             with cache._value_locks_lock:
                 for key, lock in list(cache._value_locks.items()):
-                    if not lock.locked() and not cache.storage.has(key):
+                    if lock.locked():
+                        held.add(key)
+                    elif not cache.storage.has(key):
                         del cache._value_locks[key]
                         dropped += 1
             # A per-key clear (dashboard.data drops a live run's older entries) leaves a generation count
             # behind for that key, also forever; it only matters while a computation of the key is in
-            # flight, which holds the key's lock or an async future.
-            # Streamlit's own order: the value locks alone, then the futures' lock before the invalidation lock.
-            with cache._value_locks_lock:
-                held = {key for key, lock in cache._value_locks.items() if lock.locked()}
+            # flight, which holds the key's lock or an async future. Streamlit's own lock order: the
+            # value locks alone, then the futures' lock before the invalidation lock.
             with cache._async_compute_futures_lock, cache._invalidation_lock:
                 for key in list(cache._key_generations):
                     busy = key in held or key in cache._async_compute_futures
