@@ -17,9 +17,6 @@ call is what the two pairs of readers used to emulate; ``st.cache_data`` takes o
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +25,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-import trainer_core
 from dashboard.tables import EVAL_KEYS, eta_estimating, with_plotted_step
 from trainer_core import (
     ACTIVE_STATUSES,
-    ConfigError,
     Launcher,
     RunNotFoundError,
     RunStatus,
@@ -43,7 +38,6 @@ from trainer_core import (
 
 LIVE_TTL_S = 1.0
 MAX_POINTS = 1000  # per plotted line; the store keeps each bucket's min and max, so spikes survive
-UPLOADS = "uploads"  # the dashboard's own folder in the runs folder, beside the runs
 
 # --------------------------------------------------------------------------------------------------
 # the shared handle
@@ -223,16 +217,6 @@ def best_metrics(run: dict[str, Any], keys: tuple[str, ...] = EVAL_KEYS) -> dict
     return _newest_only(_best_metrics, location(), version(run), tuple(keys))
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
-def _last_metrics(loc, version: tuple) -> dict[str, Any]:
-    return _launcher_for(*loc).store.last_metrics(version[0])
-
-
-def last_metrics(run: dict[str, Any]) -> dict[str, Any]:
-    """Each series' latest point."""
-    return _newest_only(_last_metrics, location(), version(run))
-
-
 @st.cache_data(show_spinner=False, max_entries=64)  # Compare: one frame of every shown run per entry
 def _metrics(loc, versions: tuple[tuple, ...], key: str, max_points: int) -> pd.DataFrame:
     return _launcher_for(*loc).store.get_metrics([v[0] for v in versions], [key], max_points=max_points)
@@ -327,93 +311,6 @@ def finished_models() -> list[dict[str, Any]]:
     """Completed runs with a saved model, for "fine-tune further" (id, name, path)."""
     done = [r for r in list_runs() if r["status"] == RunStatus.COMPLETED]
     return _finished_models(location(), tuple(version(r) for r in done), tuple(r["name"] for r in done))
-
-
-# --------------------------------------------------------------------------------------------------
-# checkpoints, datasets and inference (the New run and Run pages)
-# --------------------------------------------------------------------------------------------------
-
-
-@st.cache_data(ttl=300, show_spinner=False, max_entries=64)
-def inspect_checkpoint(name: str) -> dict[str, Any]:
-    """What a checkpoint is (architecture, size) or why it cannot be used; never raises."""
-    return trainer_core.inspect_checkpoint(name)
-
-
-def _file_stamp(path: str | None) -> float | None:
-    try:
-        return os.stat(path).st_mtime if path else None
-    except OSError:
-        return None
-
-
-@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
-def _preview(data_args_json: str, checkpoint: str | None, seed: int, stamps: tuple) -> dict[str, Any]:
-    try:
-        # The same coercion and checks a launch applies (a missing file, a bad ratio, a seed numpy
-        # refuses ...), on the field.
-        args = trainer_core.config_from_dict({**json.loads(data_args_json), "seed": seed}).data
-    except ConfigError as exc:
-        return {"ok": False, "error": exc.to_dict()}
-    return trainer_core.preview_dataset(args, checkpoint=checkpoint, n_rows=20, seed=seed)
-
-
-def preview_dataset(data_args: dict[str, Any], checkpoint: str | None, seed: int = 42) -> dict[str, Any]:
-    """First rows, resolved columns, label counts, split sizes and token statistics of a dataset.
-
-    Args:
-        data_args: the DataArguments keys of a flat config.
-        checkpoint: when given, token lengths are measured with its tokenizer.
-    Returns:
-        ``trainer_core.preview_dataset``'s dict; ``ok`` False with ``error`` {field, message} when
-        the arguments or the data are unusable. Cached by the arguments and the data files'
-        modification times, so a file edited on disk is read again.
-    """
-    stamps = (_file_stamp(data_args.get("train_file")), _file_stamp(data_args.get("validation_file")))
-    return _preview(json.dumps(data_args, sort_keys=True, default=str), checkpoint, int(seed), stamps)
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _predictor(path: str, version: tuple):
-    return trainer_core.Predictor.from_dir(path)
-
-
-def predict(run: dict[str, Any], texts: list[str], pairs: list[str] | None = None) -> list[dict[str, Any]]:
-    """Label typed text with a completed run's fine-tuned model (loaded once and kept)."""
-    predictor = _predictor(str(model_dir(run)), version(run))
-    return predictor.predict(texts, text_pairs=pairs)
-
-
-def validate(form: dict[str, Any]) -> trainer_core.RunConfig:
-    """The RunConfig a form's values make. Raises ConfigError naming the first field at fault."""
-    return trainer_core.config_from_dict(form)
-
-
-@st.cache_data(show_spinner=False)
-def field_help() -> dict[str, str]:
-    """Each config field's own help text (from the argument dataclasses)."""
-    return trainer_core.field_help()
-
-
-def save_upload(name: str, content: bytes) -> str:
-    """Keep an uploaded data file under ``<home>/uploads/<content hash>/<its own name>``; returns its path.
-
-    The folder is named by a hash of the content: the same upload is written once however often the page
-    reruns, and two different files with the same name do not overwrite each other. The file keeps the
-    user's name, so every message (the engine names files by ``path.name``) and the run header say
-    "reviews.csv", not "e3b0c44298-reviews.csv".
-    """
-    digest = hashlib.sha256(content).hexdigest()[:10]
-    # Only what cannot be part of one file name goes: control characters and path separators.
-    safe = "".join("_" if c in "/\\" or ord(c) < 32 else c for c in Path(name).name).strip(" .") or "data.csv"
-    folder = get_launcher().home / UPLOADS / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / safe
-    if not path.is_file():
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_bytes(content)
-        tmp.replace(path)
-    return str(path)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The sweep pages' reads and actions, behind Streamlit's caches (beside ``data.py``, at its size limit).
+"""The sweep pages' reads and actions, behind Streamlit's caches (beside ``data.py``).
 
 A sweep's *version* is its row's status and budget with the version of each of its trial runs: while
 none of them changes, its trials, its study and its figures are what they were, so each is read from the

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, drafts, state
+from dashboard import data, drafts, inputs_data, state
 from dashboard import form as F
 from dashboard.views.new_run_inputs import (
     KEEP,
@@ -108,7 +108,7 @@ def apply_prefill(config: dict, name: str, source: str) -> None:
     try:
         # The minimal form lists only what differs from the defaults: that is what the advanced box
         # should receive, not every TrainingArguments field of the saved file.
-        config = data.validate(config).to_dict(minimal=True)
+        config = inputs_data.validate(config).to_dict(minimal=True)
     except ConfigError:
         config = {k: v for k, v in config.items() if v is not None}
     form_values = F.config_to_form(config, data.finished_models())
@@ -164,7 +164,7 @@ def collect_errors(
     config = None
     if not pre_errors:
         try:
-            config = data.validate(config_dict)
+            config = inputs_data.validate(config_dict)
         except ConfigError as exc:
             add(exc.field, exc.message)
     if checkpoint is not None and not checkpoint.get("ok"):
@@ -267,7 +267,7 @@ def main() -> None:
     st.title("New run")
     init_state()
     open_form()
-    help_ = data.field_help()
+    help_ = inputs_data.field_help()
     cloned = st.session_state.get(CLONED_FROM)
     if cloned:
         st.info(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, inputs_data
 from dashboard import form as F
 from dashboard.tables import checkpoint_summary
 from trainer_core import BUILTIN_DATASETS, BUILTIN_MODELS, F1_AVERAGES, ConfigError, f1_meaning, resolve_f1
@@ -99,7 +99,7 @@ def render_checkpoint(slots: dict, help_: dict) -> dict | None:
     name = F.model_name(values())
     if not name:
         return None
-    info = data.inspect_checkpoint(name)
+    info = inputs_data.inspect_checkpoint(name)
     if info.get("ok"):
         st.caption(checkpoint_summary(info))
     return info
@@ -221,7 +221,7 @@ def render_upload(label: str, name: str, help_text: str | None) -> None:
     saved = st.session_state.setdefault("new._uploads", {})
     if uploaded is not None:
         if uploaded.file_id not in saved:  # hash and write each upload once, not on every rerun
-            saved[uploaded.file_id] = data.save_upload(uploaded.name, uploaded.getvalue())
+            saved[uploaded.file_id] = inputs_data.save_upload(uploaded.name, uploaded.getvalue())
         st.session_state[K(name)] = saved[uploaded.file_id]
     elif st.session_state.get(K(name)):
         path = st.session_state[K(name)]

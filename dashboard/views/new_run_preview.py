@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
 from dashboard import form as F
+from dashboard import inputs_data
 from dashboard.figures import label_distribution_figure
 from dashboard.tables import imbalance_warning, token_stats_text
 from dashboard.views.new_run_inputs import KEEP, K, error_slot, numbers
@@ -40,7 +40,7 @@ def render_preview(slots: dict, help_: dict, checkpoint: dict | None) -> dict | 
         # The run's seed decides the carved validation split: 42 (the default) only while the seed box
         # holds none (its error says why); `or 42` also turned a seed of 0 into 42.
         seed = v["seed"] if isinstance(v.get("seed"), int) else 42
-        preview = data.preview_dataset(args, ckpt_name, seed=seed)
+        preview = inputs_data.preview_dataset(args, ckpt_name, seed=seed)
 
     mapping = preview.get("mapping")
     if mapping and all(v.get(m) is None for m in MAPPING):

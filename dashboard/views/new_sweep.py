@@ -16,8 +16,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, state, sweep_data
 from dashboard import form as F
+from dashboard import inputs_data, state, sweep_data
 from dashboard.sweep_tables import budget_text
 from dashboard.views.new_run import collect_errors, init_state, render_base_form
 from dashboard.views.new_run_inputs import (
@@ -241,7 +241,7 @@ def main() -> None:
     st.caption(
         "The base config is the New run form (shared with it); each trial changes the fields of the search space."
     )
-    help_ = data.field_help()
+    help_ = inputs_data.field_help()
     slots, checkpoint, preview, (config_dict, pre_errors, advanced_keys) = render_base_form(help_)
     with st.container(border=True):
         rows = render_space()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, inputs_data
 from dashboard.figures import confusion_matrix_figure
 from dashboard.tables import ACCURACY, F1, f1_text, format_bytes, format_duration, per_class_table
 
@@ -167,7 +167,7 @@ def render_try(run: dict) -> None:
         st.warning(f"Give one second text per text ({len(texts)} texts, {len(pair_list)} second texts).")
         return
     with st.spinner("Loading the model…"):
-        results = data.predict(run, texts, pair_list)
+        results = inputs_data.predict(run, texts, pair_list)
     for text_i, result in zip(texts, results, strict=True):
         with st.container(border=True):
             st.markdown(f"**{result['label']}** ({result['score']:.1%}) — {text_i}")
