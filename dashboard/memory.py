@@ -10,13 +10,17 @@ collection then takes well under a millisecond and still frees the garbage the p
 
 The second job is a leak of Streamlit's: it keeps one lock per ``st.cache_data`` key ever computed
 (``prune_cache_locks``), which a live page adds at every refresh; a daemon thread drops those of
-evicted entries once a minute.
+evicted entries once a minute. The same thread hands the C allocator's free pages back to the system
+(``release_free_memory``): a soak showed the server's resident size creeping while its live objects did
+not (the Python heap flat within 0.1 MB, glibc's free-but-held bytes +5 MB in 10 minutes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
+import platform
 import sys
 import threading
 import time
@@ -90,13 +94,47 @@ def prune_cache_locks() -> int | None:
         return None
 
 
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library is another (musl, macOS): theirs differ."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_trim = _malloc_trim()
+
+
+def release_free_memory() -> bool | None:
+    """Return the free pages glibc's allocator holds to the system; True if any were returned.
+
+    Every refresh allocates and frees pickled cache entries, frames and messages of a few KB to a few
+    hundred KB from several threads (a script run's thread, the event loop, the route's pool). glibc
+    keeps what is freed in its arenas for reuse, and between long-lived blocks it never gives it back on
+    its own: the dashboard's soak showed its resident size growing ~0.5 MB a minute while the Python heap
+    stayed flat. ``malloc_trim(0)`` releases every whole free page of every arena (``madvise``), which is
+    what a process that watches for hours needs; it takes a few milliseconds once a minute.
+
+    Returns:
+        None where the C library is not glibc (nothing to do: other allocators return memory their way).
+    """
+    if _trim is None:
+        return None
+    return bool(_trim(0))
+
+
 def _prune_forever(every_s: float) -> None:
     while True:
         time.sleep(every_s)
         try:
             prune_cache_locks()
+            release_free_memory()
         except Exception:  # noqa: BLE001 - never let housekeeping end the thread over one bad pass
-            logger.warning("pruning cache locks failed", exc_info=True)
+            logger.warning("dashboard housekeeping failed", exc_info=True)
 
 
 def start_lock_pruner(every_s: float = PRUNE_EVERY_S) -> bool:
