@@ -3,8 +3,16 @@
 A sweep's page shows its trials (each a run), Optuna's figures of its study, its best trial with the
 ways to go on from it (fine-tune further, clone into New run), and the sweep's controls: stop (running
 trials checkpoint and stop, queued ones leave the queue), resume, add trials, delete (with its runs or
-keeping them). While it runs, the trials and figures refresh on a timer; a sweep that changes nothing
-costs one small query per refresh.
+keeping them).
+
+While the sweep runs (or a trial is still active), two parts are fragments with no timer: the trials
+(header, best trial, table) and the figures, rerun by a small watcher when what each is drawn from moved
+(``sweep_data.version``; the figures only when a trial finished). Where ``dashboard/serve.py`` serves the
+version route, the browser asks it every REFRESH_S (``?sweep=<id>``) and reruns the watcher only when the
+answer moved, so a quiet sweep runs no script and sends nothing; elsewhere the watcher reruns on a
+REFRESH_S timer. A change of what only the whole page draws (the sweep's status, its controls, a new
+trial's run, the sweep deleted) reruns the page; a finished sweep's page has no watcher, as a finished
+run's page.
 """
 
 from __future__ import annotations
@@ -13,12 +21,25 @@ from collections import Counter
 
 import streamlit as st
 
-from dashboard import state, sweep_data
+from dashboard import live_poll, state, sweep_data
+from dashboard.live import drawn_marks, record_drawn, rerun_parts, stale_parts
 from dashboard.sweep_tables import trials_done, trials_table
 from dashboard.views.sweeps import main as render_list
-from trainer_core import PRUNER_SETTINGS, ConfigError, RunStateError, SweepNotFoundError, SweepStatus
+from trainer_core import (
+    ACTIVE_STATUSES,
+    PRUNER_SETTINGS,
+    ConfigError,
+    RunStateError,
+    SweepNotFoundError,
+    SweepStatus,
+)
 
 REFRESH_S = 2.0
+TRIALS = "sweep.part.trials"  # header, best trial and trials table: rerun when the sweep or a trial moved
+FIGURES = "sweep.part.figures"  # Optuna's figures: rerun when a trial finished (they show no other)
+PAGE = "page"  # the drawn mark of what only a whole-page run draws (controls, whether to watch)
+DRAWN = "sweep._drawn"
+POLL = "sweep.poll"  # the version poller's component (dashboard.live_poll), in the watcher
 FIGURE_CONFIG = {"displayModeBar": False}
 
 
@@ -141,8 +162,8 @@ def render_trials(detail: dict) -> None:
         st.caption(f":red[Trial #{t['number']}: {t['error']}]")
 
 
-def render_figures(version: tuple, objective: str) -> None:
-    figures = sweep_data.figures(version, objective)
+def render_figures(mark: tuple, objective: str) -> None:
+    figures = sweep_data.figures(mark, objective)
     tabs = st.tabs(["Optimisation history", "Parallel coordinates", "Parameter importances"])
     for tab, name in zip(tabs, ("history", "parallel", "importances"), strict=True):
         with tab:
@@ -153,25 +174,59 @@ def render_figures(version: tuple, objective: str) -> None:
                 st.plotly_chart(figure, key=f"sweep.figure.{name}", config=FIGURE_CONFIG)
 
 
-def render_live(sweep_id: str) -> None:
-    """The parts that change while trials train: header, best trial, trials and figures."""
-    version = sweep_data.version(sweep_id)
+def is_live(version: sweep_data.SweepVersion) -> bool:
+    """Whether the sweep may still change by itself: it runs, or one of its trials is still active."""
+    return version.status == SweepStatus.RUNNING or any(r[2] in ACTIVE_STATUSES for r in version.runs)
+
+
+def page_mark(version: sweep_data.SweepVersion | None) -> tuple | None:
+    """What only a run of the whole page draws: the controls (by the sweep's status, the trials' runs
+    Compare opens) and whether the page watches the sweep at all."""
     if version is None:
-        st.warning(f"There is no sweep `{sweep_id}` (it may have been deleted).", icon=":material/warning:")
-        state.sweep_link(st, None, label="All sweeps")
-        return
+        return None
+    return version.status, is_live(version), tuple(r[0] for r in version.runs)
+
+
+def part_marks(version: sweep_data.SweepVersion) -> dict[str, tuple]:
+    return {TRIALS: version, FIGURES: sweep_data.figures_mark(version)}
+
+
+@st.fragment(key=TRIALS)
+def render_trials_part(sweep_id: str) -> None:
+    """The header, best trial and trials; redrawn by the watcher, the rest of the page does not rerun."""
+    version = sweep_data.version(sweep_id)
+    record_drawn(DRAWN, TRIALS, version)
+    if version is None:
+        return  # deleted meanwhile: the watcher reruns the page, which says so
     detail = sweep_data.detail(version)
     render_header(detail)
     render_best(detail)
     st.subheader("Trials")
     render_trials(detail)
-    render_figures(version, detail["spec"]["objective"])
-    counts = {t["status"] for t in detail["trials"]}
-    live = detail["status"] == SweepStatus.RUNNING or bool(counts & {"queued", "running", "stopping"})
-    if st.session_state.get("sweep._live") != live:
-        # The timer is set when the fragment is made: a sweep that starts or ends changes it on a full rerun.
-        st.session_state["sweep._live"] = live
+
+
+@st.fragment(key=FIGURES)
+def render_figures_part(sweep_id: str) -> None:
+    version = sweep_data.version(sweep_id)
+    if version is None:
+        return
+    mark = sweep_data.figures_mark(version)
+    record_drawn(DRAWN, FIGURES, mark)
+    render_figures(mark, sweep_data.detail(version)["spec"]["objective"])
+
+
+def watch(sweep_id: str) -> None:
+    """One small read of the sweep (``sweep_data.version``); the parts whose data moved are redrawn."""
+    now = sweep_data.version(sweep_id)
+    if page_mark(now) != drawn_marks(DRAWN).get(PAGE):
+        # Deleted, ended, stopped or resumed, or a trial launched: the controls and the watcher itself
+        # (polling, a timer, or none once finished) are drawn by the page's own run.
         st.rerun(scope="app")
+    rerun_parts(stale_parts(drawn_marks(DRAWN), part_marks(now)))
+    if live_poll.polling() and live_poll.watch(
+        POLL, {"sweep": sweep_id}, live_poll.sweep_token(now), REFRESH_S
+    ):
+        st.rerun(scope="app")  # the route is unreachable from this browser: declare the timer instead
 
 
 def main() -> None:
@@ -180,12 +235,17 @@ def main() -> None:
         render_list()
         return
     state.sweep_link(st, None, label="All sweeps")
-    st.fragment(render_live, run_every=REFRESH_S if st.session_state.get("sweep._live", True) else None)(
-        sweep_id
-    )
     version = sweep_data.version(sweep_id)
-    if version is not None:
-        render_controls(sweep_data.detail(version))
+    record_drawn(DRAWN, PAGE, page_mark(version))
+    if version is None:
+        st.warning(f"There is no sweep `{sweep_id}` (it may have been deleted).", icon=":material/warning:")
+        return
+    render_trials_part(sweep_id)
+    render_figures_part(sweep_id)
+    if is_live(version):
+        # After the parts: a watcher reruns parts drawn before it. A timer only where the page does not poll.
+        st.fragment(run_every=None if live_poll.polling() else REFRESH_S)(watch)(sweep_id)
+    render_controls(sweep_data.detail(version))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,37 @@ from trainer_core.errors import SweepNotFoundError
 _SWEEP_COLUMNS = ("name", "status", "spec", "parallel", "n_trials", "finished_at")
 
 
+# The change checks read two numbers from Optuna's own tables (``studies``, ``trials``, in the same
+# database since the study is made before its sweep's row): how many trials the study holds and how many
+# are finished (``datetime_complete`` is set when a trial is told). A trial's run ends before its worker
+# tells the study, so a page redrawn at the run's end has not got the trial's value yet; the tell moves
+# these and the page draws the value. Both are index lookups (``ix_studies_study_name``,
+# ``ix_trials_study_id``).
+_STUDY_TRIALS = (
+    "SELECT {what} FROM trials t JOIN studies o ON o.study_id = t.study_id WHERE o.study_name = s.study_name"
+)
+_SWEEP_VERSION = (
+    "SELECT s.status, s.n_trials, s.parallel, s.name, "
+    f"({_STUDY_TRIALS.format(what='COUNT(*)')}), "
+    f"({_STUDY_TRIALS.format(what='COUNT(t.datetime_complete)')}) "
+    "FROM sweeps s WHERE s.id = ?"
+)
+# The columns of a trial's run that its row on the sweep page is drawn from (the heartbeat: a running
+# trial's duration); no config or summary to parse, unlike ``sweep_runs``.
+_TRIAL_RUNS_VERSION = (
+    "SELECT id, trial_number, status, attempt, started_at, finished_at, heartbeat_at FROM runs "
+    "WHERE sweep_id = ? ORDER BY trial_number, created_at"
+)
+_SWEEPS_VERSION = (
+    "SELECT s.id, s.name, s.status, s.n_trials, "
+    f"({_STUDY_TRIALS.format(what='COUNT(t.datetime_complete)')}) "
+    "FROM sweeps s ORDER BY s.created_at DESC"
+)
+_SWEEP_RUN_COUNTS = (
+    "SELECT sweep_id, status, COUNT(*) FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id, status"
+)
+
+
 class SweepQueries:
     """Sweep rows and their runs, mixed into ``MetricsStore``."""
 
@@ -92,6 +123,46 @@ class SweepQueries:
         """How many of a sweep's trial runs are in each status."""
         rows = self._read("SELECT status, COUNT(*) FROM runs WHERE sweep_id = ? GROUP BY status", (sweep_id,))
         return {status: int(n) for status, n in rows}
+
+    # -- change checks (a live sweep page asks these every couple of seconds) -------------------------
+
+    def sweep_version(self, sweep_id: str) -> dict[str, Any]:
+        """What changes whenever anything a sweep's page shows changes, in two indexed reads.
+
+        Returns:
+            ``status``, ``n_trials``, ``parallel``, ``name`` (the sweep's row), ``study``: (trials asked,
+            trials finished) of its Optuna study, and ``runs``: one tuple per trial run in trial order
+            (id, trial number, status, attempt, started_at, finished_at, heartbeat_at).
+        Raises:
+            SweepNotFoundError: no such sweep.
+        """
+        rows = self._read(_SWEEP_VERSION, (sweep_id,))
+        if not rows:
+            raise SweepNotFoundError(sweep_id)
+        status, n_trials, parallel, name, asked, finished = rows[0]
+        runs = self._read(_TRIAL_RUNS_VERSION, (sweep_id,))
+        return {
+            "status": status,
+            "n_trials": n_trials,
+            "parallel": parallel,
+            "name": name,
+            "study": (int(asked), int(finished)),
+            "runs": tuple(tuple(r) for r in runs),
+        }
+
+    def sweeps_version(self) -> list[tuple]:
+        """One tuple per sweep, newest first, that differs whenever its row in a list of sweeps would:
+        id, name, status, n_trials, trials finished in its study, and its runs per status
+        (``((status, count), ...)``, sorted)."""
+        if not self._read("SELECT 1 FROM sweeps LIMIT 1"):
+            return []  # and Optuna's tables may not exist yet: no sweep has made a study
+        counts: dict[str, list] = {}
+        for sweep_id, status, n in self._read(_SWEEP_RUN_COUNTS):
+            counts.setdefault(sweep_id, []).append((status, int(n)))
+        return [
+            (sweep_id, name, status, n_trials, int(finished), tuple(sorted(counts.get(sweep_id, ()))))
+            for sweep_id, name, status, n_trials, finished in self._read(_SWEEPS_VERSION)
+        ]
 
     # -- the lease -----------------------------------------------------------------------------------
 
