@@ -351,6 +351,40 @@ def test_live_run_page_progress_eta_and_unchanged_charts(own_runs, runs_home):
     assert {m.label: m.value for m in at.metric}["ETA"] == "estimating…"
 
 
+# Opens the watching pages in a fresh process and prints which heavy training libraries got imported.
+WATCHING_PAGES = """
+import json, sys
+from streamlit.testing.v1 import AppTest
+app, ids = sys.argv[1], json.loads(sys.argv[2])
+visits = [("views/runs.py", {})] + [("views/run.py", {"run": i}) for i in ids.values()]
+visits += [("views/compare.py", {"runs": ",".join(ids.values())}), ("views/sweep.py", {})]
+for page, params in visits:
+    at = AppTest.from_file(app, default_timeout=120)
+    at.run()
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+print(json.dumps(sorted(m for m in ("torch", "transformers", "accelerate", "datasets") if m in sys.modules)))
+"""
+
+
+def test_watching_pages_do_not_load_the_training_stack(populated):
+    """Runs, every status's Run page, Compare and Sweeps need no torch: importing transformers' trainer for
+    a checkpoint's file names once put ~340 MB into the dashboard's server as a stopped run was shown."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", WATCHING_PAGES, APP, json.dumps(populated)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_fine_tune_further_opens_the_form_on_the_runs_model(populated):
     at = follow(open_page("views/run.py", run=populated[COMPLETED]), "Fine-tune further")
     assert at.title[0].value == "New run"

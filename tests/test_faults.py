@@ -321,3 +321,14 @@ def test_outcome_file_survives_a_full_disk(small_disk):
     assert json.loads((small_disk / "outcome.json").read_text())["status"] == FAILED
     assert folder.read_outcome(3)["status"] == FAILED and folder.read_outcome(2) is None
     os.unlink(filler)
+
+
+def test_checkpoint_file_names_match_transformers():
+    """trainer_core spells the checkpoint files' names so the dashboard need not import transformers'
+    trainer (and torch) to list checkpoints; they must stay the ones the Trainer writes."""
+    from transformers import trainer
+
+    from trainer_core.runs import folder
+
+    for name in ("TRAINER_STATE_NAME", "OPTIMIZER_NAME", "SCHEDULER_NAME"):
+        assert getattr(folder, name) == getattr(trainer, name), name

@@ -206,7 +206,7 @@ def render_review(config, config_dict: dict, errors: dict, general) -> None:
             icon=":material/play_arrow:",
             width="stretch",
         )
-        render_start_forecast()
+        render_start_forecast(st.session_state.get(F.key("executor")))
     if config is not None:
         left, right = st.columns(2)
         yaml_text = to_yaml(config)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, live_data
-from dashboard import form as F
 from dashboard.live import record_drawn
 from dashboard.state import act
 
@@ -107,9 +106,14 @@ def render_ray_entry(row, entry: dict) -> None:
         act(_stop_ray_run, run_id, f"{name} stopped on the Ray cluster")
 
 
-def render_start_forecast() -> None:
-    """One line under New run's Start button: whether the run would start now or wait, and for what."""
-    if st.session_state.get(F.key("executor")) == "ray":
+def render_start_forecast(executor: str | None) -> None:
+    """One line under New run's Start button: whether the run would start now or wait, and for what.
+
+    ``executor`` is the form's (the caller reads it: this module is also the Runs page's, which must not
+    import the form, whose choices load transformers and torch: ~340 MB in the server for a page that
+    only lists runs).
+    """
+    if executor == "ray":
         st.caption("Goes to the Ray cluster: no slot of this machine; Ray starts it once its workers fit.")
         return
     try:

@@ -266,6 +266,15 @@ class RunFolder:
             return True
 
 
+# The files transformers' Trainer writes into a checkpoint (``transformers.trainer``'s TRAINER_STATE_NAME,
+# OPTIMIZER_NAME and SCHEDULER_NAME), spelled here: importing ``transformers.trainer`` for three names loads
+# torch and the whole training stack (~340 MB and seconds) into the dashboard, which only lists a run's
+# checkpoints. tests/test_checkpoints.py checks they still match transformers'.
+TRAINER_STATE_NAME = "trainer_state.json"
+OPTIMIZER_NAME = "optimizer.pt"
+SCHEDULER_NAME = "scheduler.pt"
+
+
 def checkpoint_problem(path: str | os.PathLike, need_optimizer: bool = True) -> str | None:
     """Why a ``checkpoint-<step>`` folder cannot be resumed from (cut off mid-write), or None if it can.
 
@@ -273,8 +282,6 @@ def checkpoint_problem(path: str | os.PathLike, need_optimizer: bool = True) -> 
     header and the size that header declares (or a non-empty ``.bin``), and, unless the run saves only the
     model, the optimizer and scheduler states are present.
     """
-    from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
-
     path = Path(path)
     try:
         state = json.loads((path / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
