@@ -382,3 +382,52 @@ def test_free_memory_is_handed_back_to_the_system():
     assert got["released"] is True
     assert got["before"] > 150, got  # the churn's peak was still held
     assert got["after"] < got["before"] - 100, got  # most of it went back
+
+
+# Threads that allocate at the same time, as a server's script runs, the event loop and the route's pool
+# may; then glibc's own account of its arenas (malloc_info's XML, one <heap> per arena).
+ARENAS = """
+import ctypes, re, sys, tempfile, threading
+sys.path.insert(0, sys.argv[1])
+from dashboard import memory
+if sys.argv[2] == "limited":
+    assert memory.limit_malloc_arenas() is True
+start = threading.Barrier(8)
+
+def churn():
+    start.wait()
+    for _ in range(200):
+        kept = [bytes(2000) for _ in range(200)]
+        del kept
+
+threads = [threading.Thread(target=churn) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fdopen.restype = ctypes.c_void_p
+with tempfile.TemporaryFile() as tmp:
+    stream = libc.fdopen(tmp.fileno(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fflush(ctypes.c_void_p(stream))
+    tmp.seek(0)
+    print(len(re.findall(rb"<heap nr=", tmp.read())))
+"""
+
+
+def test_the_server_keeps_few_malloc_arenas():
+    """With the limit the housekeeping sets, eight threads allocating at once share two arenas; without
+    it glibc gives them more (one per contending thread, up to 8 per core), each keeping its own space."""
+    import subprocess
+    import sys
+
+    def arenas(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", ARENAS, str(REPO), mode], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return int(out.stdout.strip())
+
+    assert arenas("limited") <= 2
+    assert arenas("default") > 2  # what the limit is for (fails if glibc stops making them: then drop it)
