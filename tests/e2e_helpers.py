@@ -290,3 +290,43 @@ class Screenshots:
             page.set_viewport_size(VIEWPORT)
         self.paths.append(path)
         return path
+
+
+class Tables:
+    """The rows of every dataframe the server sends (decoded from its Arrow bytes), as they arrive.
+
+    ``id_suffix`` keeps only the dataframes whose element id ends with it (a keyed table, e.g. the runs
+    table's ``-runs.table``); a dataframe without selection carries no id, so a page with one such table
+    passes none.
+    """
+
+    def __init__(self, page: Page, id_suffix: str | None = None):
+        self.sent: list[tuple[float, object]] = []
+        self.id_suffix = id_suffix
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload) -> None:
+        import pyarrow as pa
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
+            return
+        element = msg.delta.new_element
+        if element.WhichOneof("type") != "dataframe":
+            return
+        if self.id_suffix is None or element.dataframe.id.endswith(self.id_suffix):
+            frame = pa.ipc.open_stream(element.dataframe.arrow_data.data).read_pandas()
+            self.sent.append((time.monotonic(), frame))
+
+    def first(self, page: Page, t0: float, shows, within_s: float = 4.0) -> tuple[float, object]:
+        """The first table sent since ``t0`` that ``shows`` what a change made, and its delay after ``t0``."""
+        while True:
+            found = [(t - t0, frame) for t, frame in self.sent if t >= t0 and shows(frame)]
+            if found or time.monotonic() - t0 > within_s:
+                assert found, f"no table showed the change within {within_s} s: {self.sent[-1:]}"
+                return found[0]
+            page.wait_for_timeout(100)

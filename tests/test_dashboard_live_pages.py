@@ -176,29 +176,6 @@ def _ask(url: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-class Tables:
-    """The rows of each runs table the server sends (decoded from its Arrow bytes), as they arrive."""
-
-    def __init__(self, page):
-        self.sent: list[tuple[float, object]] = []
-        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
-
-    def _received(self, payload) -> None:
-        import pyarrow as pa
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        if isinstance(payload, str):
-            return
-        msg = ForwardMsg()
-        msg.ParseFromString(payload)
-        if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
-            return
-        element = msg.delta.new_element
-        if element.WhichOneof("type") == "dataframe" and element.dataframe.id.endswith("-runs.table"):
-            frame = pa.ipc.open_stream(element.dataframe.arrow_data.data).read_pandas()
-            self.sent.append((time.monotonic(), frame))
-
-
 def _quiet(page, frames: Frames, seconds: float) -> dict:
     t0 = time.monotonic()
     page.wait_for_timeout(seconds * 1000)
@@ -225,7 +202,7 @@ def test_quiet_runs_and_compare_pages_run_no_script_and_redraw_on_a_change(tmp_p
     from playwright.sync_api import sync_playwright
 
     from bench.watched import open_browser
-    from tests.e2e_helpers import VIEWPORT, DashboardServer
+    from tests.e2e_helpers import VIEWPORT, DashboardServer, Tables
     from trainer_core import RunStatus
 
     home = tmp_path / "runs"
@@ -249,7 +226,7 @@ def test_quiet_runs_and_compare_pages_run_no_script_and_redraw_on_a_change(tmp_p
 
             browser = open_browser(pw)
             page = browser.new_page(viewport=VIEWPORT)
-            frames, tables = Frames(page), Tables(page)
+            frames, tables = Frames(page), Tables(page, id_suffix="-runs.table")
             polls: list[tuple[float, str]] = []
             page.on("request", lambda r: "/_tc/version" in r.url and polls.append((time.monotonic(), r.url)))
 

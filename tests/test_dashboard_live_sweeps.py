@@ -192,39 +192,6 @@ def test_with_the_route_the_sweep_pages_poll_it_and_declare_no_timer(home, sent,
 # --------------------------------------------------------------------------------------------------
 
 
-class Tables:
-    """The rows of every dataframe the server sends (decoded from Arrow), as they arrive: each sweep page
-    has one (a dataframe without selection carries no element id to tell it by)."""
-
-    def __init__(self, page):
-        self.sent: list[tuple[float, object]] = []
-        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
-
-    def _received(self, payload) -> None:
-        import pyarrow as pa
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        if isinstance(payload, str):
-            return
-        msg = ForwardMsg()
-        msg.ParseFromString(payload)
-        if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
-            return
-        element = msg.delta.new_element
-        if element.WhichOneof("type") == "dataframe":
-            frame = pa.ipc.open_stream(element.dataframe.arrow_data.data).read_pandas()
-            self.sent.append((time.monotonic(), frame))
-
-    def first(self, page, t0: float, shows, within_s: float = 4.0) -> tuple[float, object]:
-        """The first table sent since ``t0`` that ``shows`` what a change made, and its delay after ``t0``."""
-        while True:
-            found = [(t - t0, frame) for t, frame in self.sent if t >= t0 and shows(frame)]
-            if found or time.monotonic() - t0 > within_s:
-                assert found, f"no table showed the change within {within_s} s: {self.sent[-1:]}"
-                return found[0]
-            page.wait_for_timeout(100)
-
-
 def quiet_for(page, frames, polls: list, asked: str, seconds: float = 10) -> None:
     """Nothing run and nothing sent for ``seconds``, while the page asked the route every 2 s."""
     live_pages._drain(page, frames)
@@ -240,7 +207,7 @@ def test_quiet_sweep_pages_run_no_script_and_redraw_on_a_change(tmp_path, monkey
     from playwright.sync_api import sync_playwright
 
     from bench.watched import Frames, open_browser, summarize
-    from tests.e2e_helpers import VIEWPORT, DashboardServer
+    from tests.e2e_helpers import VIEWPORT, DashboardServer, Tables
 
     home = tmp_path / "runs"
     monkeypatch.setenv("TRAINER_CORE_HOME", str(home))
