@@ -34,5 +34,6 @@ if not render_store_problem():
     page.run()
 # The imports a page made are long-lived: keep them out of the collection Streamlit runs after each run.
 memory.freeze_new_imports()
-# Streamlit never forgets a cache key's lock: a thread drops those of evicted entries every minute.
-memory.start_lock_pruner()
+# Streamlit never forgets a cache key's lock, glibc keeps what is freed: a thread drops the locks of
+# evicted entries and hands free pages back every minute (and glibc's arenas are limited first).
+memory.start_housekeeping()

@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 _frozen_modules = 0
 # How often the cache locks are pruned: a live page adds about one key per reader and refresh.
 PRUNE_EVERY_S = 60.0
-_pruner: threading.Thread | None = None
-_pruner_lock = threading.Lock()
+_housekeeper: threading.Thread | None = None
+_housekeeper_lock = threading.Lock()
 
 
 def freeze_new_imports() -> bool:
@@ -94,19 +94,20 @@ def prune_cache_locks() -> int | None:
         return None
 
 
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None where the C library is another (musl, macOS): theirs differ."""
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library if it is glibc, else None (musl, macOS: their allocators differ)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     except (OSError, AttributeError):
         return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    return libc
 
 
-_trim = _malloc_trim()
+_libc = _glibc()
 _M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 ARENAS = 2
 
@@ -125,11 +126,9 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool | None:
     Returns:
         None where the C library is not glibc.
     """
-    if _trim is None:
+    if _libc is None:
         return None
-    mallopt = ctypes.CDLL("libc.so.6").mallopt
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(_M_ARENA_MAX, arenas) == 1
+    return _libc.mallopt(_M_ARENA_MAX, arenas) == 1
 
 
 def release_free_memory() -> bool | None:
@@ -145,9 +144,9 @@ def release_free_memory() -> bool | None:
     Returns:
         None where the C library is not glibc (nothing to do: other allocators return memory their way).
     """
-    if _trim is None:
+    if _libc is None:
         return None
-    return bool(_trim(0))
+    return bool(_libc.malloc_trim(0))
 
 
 def _prune_forever(every_s: float) -> None:
@@ -160,16 +159,16 @@ def _prune_forever(every_s: float) -> None:
             logger.warning("dashboard housekeeping failed", exc_info=True)
 
 
-def start_lock_pruner(every_s: float = PRUNE_EVERY_S) -> bool:
+def start_housekeeping(every_s: float = PRUNE_EVERY_S) -> bool:
     """Start the process's one housekeeping thread (a daemon), limiting glibc's arenas first; True if
     this call started it."""
-    global _pruner
-    with _pruner_lock:
-        if _pruner is not None and _pruner.is_alive():
+    global _housekeeper
+    with _housekeeper_lock:
+        if _housekeeper is not None and _housekeeper.is_alive():
             return False
         limit_malloc_arenas()
-        _pruner = threading.Thread(
-            target=_prune_forever, args=(every_s,), name="cache-lock-pruner", daemon=True
+        _housekeeper = threading.Thread(
+            target=_prune_forever, args=(every_s,), name="dashboard-housekeeping", daemon=True
         )
-        _pruner.start()
+        _housekeeper.start()
         return True

@@ -269,7 +269,7 @@ class RunFolder:
 # The files transformers' Trainer writes into a checkpoint (``transformers.trainer``'s TRAINER_STATE_NAME,
 # OPTIMIZER_NAME and SCHEDULER_NAME), spelled here: importing ``transformers.trainer`` for three names loads
 # torch and the whole training stack (~340 MB and seconds) into the dashboard, which only lists a run's
-# checkpoints. tests/test_checkpoints.py checks they still match transformers'.
+# checkpoints. tests/test_faults.py checks they still match transformers'.
 TRAINER_STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.pt"
 SCHEDULER_NAME = "scheduler.pt"
