@@ -350,8 +350,9 @@ def watched_rows(r: dict[str, Any]) -> list[list[str]]:
         ],
         [
             "6. Bytes sent per refresh: no new data / a loss point every 5 s",
-            f"{_f(quiet['bytes_per_refresh'], ',.0f')} B / {_f(busy['bytes_per_refresh'], ',.0f')} B "
-            f"(charts sent: {quiet['charts_sent']} / {busy['charts_sent']})",
+            f"{_f(quiet['bytes'], ',.0f')} B on the websocket ({_f(quiet['bytes_per_check'], ',.0f')} B per route "
+            f"poll) / {_f(busy['bytes_per_check'], ',.0f')} B per check, {_f(busy['bytes_per_refresh'], ',.0f')} B "
+            f"per script run (charts sent: {quiet['charts_sent']} / {busy['charts_sent']})",
             "before: ~8,300 B, every chart every refresh",
             "—",
             "report",
