@@ -75,9 +75,12 @@ def _save_tiny_model(folder: Path) -> None:
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
 
 
-def populate(home: Path, with_model: bool = False, steps: int = 300) -> dict[str, str]:
-    """One run per status under ``home`` (the completed one with its outcome); returns status -> id."""
-    store = MetricsStore(f"sqlite:///{home / 'metrics.db'}")
+def populate(
+    home: Path, with_model: bool = False, steps: int = 300, store_url: str | None = None
+) -> dict[str, str]:
+    """One run per status under ``home`` (the completed one with its outcome), recorded in
+    ``<home>/metrics.db`` or the store at ``store_url``; returns status -> id."""
+    store = MetricsStore(store_url or f"sqlite:///{home / 'metrics.db'}")
     now = time.time()
     ids: dict[str, str] = {}
 
@@ -434,6 +437,25 @@ def test_compare_page_overlays_ranks_and_diffs(populated):
     assert ranking["eval_accuracy"].tolist() == pytest.approx([0.83, 0.76, 0.73])
     diff = next(d.value for d in at.dataframe if "Rank" not in d.value.columns)
     assert list(diff.index) == ["learning_rate"]  # the running run used 3e-5: the only difference
+
+
+def test_every_watching_page_renders_on_a_postgresql_store(tmp_path, monkeypatch, pg_server):
+    # The pages' reads on the other dialect: the live Run page's change check once used SQLite's JSON
+    # functions, and a team's shared PostgreSQL store got an error where the run should have been.
+    home, url = tmp_path / "runs", pg_server.new_database()
+    ids = populate(home, store_url=url)
+    monkeypatch.setenv("TRAINER_CORE_HOME", str(home))
+    monkeypatch.setenv("TRAINER_CORE_DB", url)
+    table = open_page().dataframe[0].value
+    assert sorted(table["Name"]) == sorted(f"{s}-run" for s in ids)
+    for status, run_id in ids.items():
+        at = open_page("views/run.py", run=run_id)
+        assert at.title[0].value == f"{status}-run", status
+    assert len(open_page("views/run.py", run=ids[RUNNING]).get("plotly_chart")) == 3
+    at = open_page("views/compare.py")
+    at.multiselect(key="compare.runs").set_value([ids[COMPLETED], ids[RUNNING]]).run()
+    assert not at.exception and "running-run" in at.get("plotly_chart")[0].proto.spec
+    assert open_page("views/sweep.py").title[0].value == "Sweeps"
 
 
 # --------------------------------------------------------------------------------------------------

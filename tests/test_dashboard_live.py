@@ -20,8 +20,9 @@ from trainer_core import MetricsStore
 # --------------------------------------------------------------------------------------------------
 
 
-def test_run_version_changes_with_points_events_and_row_only(tmp_path):
-    store = MetricsStore(tmp_path / "m.db")
+@pytest.mark.both_stores
+def test_run_version_changes_with_points_events_and_row_only(store_url):
+    store = MetricsStore(store_url)
     run_id = store.create_run("r", {})
     empty = store.run_version(run_id)
     assert empty["series"] == {} and empty["last_event"] is None and empty["status"] == "queued"
@@ -42,8 +43,9 @@ def test_run_version_changes_with_points_events_and_row_only(tmp_path):
     assert store.run_version(run_id)["series"] == v2["series"]  # another run's points are not this one's
 
 
-def test_run_version_counts_a_long_series_from_its_rollups(tmp_path):
-    store = MetricsStore(tmp_path / "m.db")
+@pytest.mark.both_stores
+def test_run_version_counts_a_long_series_from_its_rollups(store_url):
+    store = MetricsStore(store_url)
     run_id = store.create_run("r", {})
     store.log_points([(run_id, "loss", s, None, float(s % 7), 0.0) for s in range(70_000)])
     started = time.perf_counter()
@@ -53,8 +55,9 @@ def test_run_version_counts_a_long_series_from_its_rollups(tmp_path):
     assert elapsed < 0.05, f"run_version took {elapsed * 1000:.1f} ms on 70k points"  # ~0.2 ms measured
 
 
-def test_runs_version_changes_when_a_row_does(tmp_path):
-    store = MetricsStore(tmp_path / "m.db")
+@pytest.mark.both_stores
+def test_runs_version_changes_when_a_row_does(store_url):
+    store = MetricsStore(store_url)
     first = store.create_run("a", {"big": "x" * 10_000})
     before = store.runs_version()
     assert [row[0] for row in before] == [first] and store.runs_version() == before

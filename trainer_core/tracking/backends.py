@@ -44,6 +44,11 @@ class SQLiteBackend:
     def usable(self, conn: sqlite3.Connection) -> bool:
         return True
 
+    def reusable(self, conn: sqlite3.Connection) -> bool:
+        # Handed to another thread only between transactions (a thread never ends inside one: the
+        # store's transactions are ``with`` blocks).
+        return not conn.in_transaction
+
     @contextlib.contextmanager
     def reported(self) -> Iterator[None]:
         # Damage that the checks at open could not see (a big file is not quick_checked, a file damaged
@@ -108,6 +113,9 @@ class PostgresBackend:
     def usable(self, conn: postgres.PgConnection) -> bool:
         # A connection the server dropped (a restart, an idle timeout) is replaced at the next query.
         return not conn.broken
+
+    def reusable(self, conn: postgres.PgConnection) -> bool:
+        return not conn.broken and conn.idle
 
     @contextlib.contextmanager
     def reported(self) -> Iterator[None]:

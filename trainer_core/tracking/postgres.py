@@ -90,6 +90,13 @@ class PgConnection:
     def broken(self) -> bool:
         return self.raw.closed or self.raw.broken
 
+    @property
+    def idle(self) -> bool:
+        """No transaction open (what another thread may be handed)."""
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status == TransactionStatus.IDLE
+
     def close(self) -> None:
         self.raw.close()
 

@@ -190,7 +190,9 @@ def sqlite_path(url: str) -> str:
 
 def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> sqlite3.Connection:
     """A connection with the store's settings (autocommit: transactions are begun explicitly)."""
-    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    # check_same_thread=False: a connection passes to another thread once its own has ended (never two
+    # at once; see tracking/connections.py).
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         execute_when_unlocked(conn, "PRAGMA journal_mode=WAL", busy_timeout_s)

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,6 +24,7 @@ from trainer_core.errors import RunNotFoundError
 from trainer_core.tracking.backends import backend_for
 from trainer_core.tracking.claims import JSON_COLUMNS as _JSON_COLUMNS
 from trainer_core.tracking.claims import RunClaims
+from trainer_core.tracking.connections import ThreadConnections
 from trainer_core.tracking.queue_rows import NEXT_QUEUE_SEQ, QueueQueries
 from trainer_core.tracking.rollups import ROLLUP_UPSERT, ROLLUP_WIDTHS, rollup_rows
 from trainer_core.tracking.schema import QUICK_CHECK_MAX_BYTES
@@ -78,9 +78,10 @@ class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries, Sweep
         self.path = self._backend.where  # the file, or the URL without its password
         # The driver's base error class(es), for callers that retry or report a refused write.
         self.errors = self._backend.errors
-        self._local = threading.local()
         conn = self._backend.open()
-        self._local.conn, self._local.pid = conn, os.getpid()
+        self._connections = ThreadConnections(
+            self._backend.connect, self._backend.usable, self._backend.reusable, first=conn
+        )
         # Read from the migrated schema, so a migration that adds a column needs no second list here.
         self._run_columns = frozenset(self._backend.columns(conn, "runs")) - set(_FIXED_COLUMNS)
 
@@ -90,15 +91,10 @@ class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries, Sweep
     # -- connections ---------------------------------------------------------------------------------
 
     def _conn(self):
-        # One connection per thread and process: sqlite3 connections must not cross threads, one
+        # One connection per thread and process at a time (see tracking/connections.py): a connection
         # inherited over fork() would share the parent's file locks, and a PostgreSQL connection shared
-        # by two processes would interleave their messages on one socket.
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid() or not self._backend.usable(conn):
-            conn = self._backend.connect()
-            self._local.conn = conn
-            self._local.pid = os.getpid()
-        return conn
+        # by two threads or processes would interleave their messages on one socket.
+        return self._connections.get()
 
     def checkpoint(self) -> None:
         """(SQLite) Copy the write-ahead log back into the database file without blocking anyone."""
@@ -106,11 +102,8 @@ class MetricsStore(SeriesQueries, RunClaims, QueueQueries, VersionQueries, Sweep
             self._backend.checkpoint(self._conn())
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            if self._local.pid == os.getpid():  # never close a connection a parent process still uses
-                conn.close()
-            self._local.conn = None
+        """Close this thread's connection and the idle ones (never one a parent process still uses)."""
+        self._connections.close()
 
     @contextlib.contextmanager
     def _write(self, serialize: str | None = None, pipelined: bool = False) -> Iterator[Any]:

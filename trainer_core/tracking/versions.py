@@ -26,7 +26,7 @@ SELECT status, attempt, step, epoch, heartbeat_at, finished_at, name, note, tags
             UNION ALL
             SELECT (SELECT MIN(key) FROM metrics WHERE run_id = runs.id AND key > k.key)
             FROM k WHERE k.key IS NOT NULL)
-        SELECT json_group_array(json_array(
+        SELECT {json_agg}({json_array}(
                    key,
                    (SELECT COALESCE(SUM(n), 0) FROM metric_rollups
                     WHERE run_id = runs.id AND key = k.key AND width = ?),
@@ -34,6 +34,11 @@ SELECT status, attempt, step, epoch, heartbeat_at, finished_at, name, note, tags
         FROM k WHERE k.key IS NOT NULL)
 FROM runs WHERE id = ?
 """
+# The series come back as one JSON array: the two dialects spell its aggregate differently.
+_RUN_VERSION_SQL = {
+    "sqlite": _RUN_VERSION.format(json_agg="json_group_array", json_array="json_array"),
+    "postgresql": _RUN_VERSION.format(json_agg="json_agg", json_array="json_build_array"),
+}
 _ROW_COLUMNS = (
     "status",
     "attempt",
@@ -56,6 +61,8 @@ _RUNS_VERSION = (
 class VersionQueries:
     """The change checks of the metrics store (one indexed query each)."""
 
+    dialect: str  # provided: "sqlite" or "postgresql"
+
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:  # pragma: no cover - provided
         raise NotImplementedError
 
@@ -70,11 +77,14 @@ class VersionQueries:
         Raises:
             RunNotFoundError: no such run.
         """
-        rows = self._read(_RUN_VERSION, (ROLLUP_WIDTHS[-1], run_id))
+        rows = self._read(_RUN_VERSION_SQL[self.dialect], (ROLLUP_WIDTHS[-1], run_id))
         if not rows:
             raise RunNotFoundError(run_id)
         out = dict(zip(_ROW_COLUMNS, rows[0][:-1], strict=True))
-        out["series"] = {key: (int(n), step) for key, n, step in json.loads(rows[0][-1] or "[]")}
+        series = rows[0][-1] or "[]"  # SQLite answers JSON text, psycopg the decoded list
+        if isinstance(series, str):
+            series = json.loads(series)
+        out["series"] = {key: (int(n), int(step)) for key, n, step in series}
         return out
 
     def runs_version(self) -> list[tuple]:
