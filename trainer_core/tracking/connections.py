@@ -118,10 +118,6 @@ class ThreadConnections:
             self._local.lease = None  # a parent process's connection (after fork): never used here
         return self._lease(self._idle.take() or self._connect())
 
-    def idle_count(self) -> int:
-        with self._idle.lock:
-            return len(self._idle.conns)
-
     def close(self) -> None:
         """Close the calling thread's connection and the idle ones; other threads' stay theirs."""
         lease = getattr(self._local, "lease", None)
