@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.data import MAX_POINTS, get_launcher, location
 from trainer_core import RunNotFoundError
@@ -27,11 +28,46 @@ VERSION_COLUMNS = ("status", "attempt", "step", "epoch", "heartbeat_at", "finish
 
 def run_version(run_id: str) -> dict[str, Any] | None:
     """``MetricsStore.run_version`` (status, step, newest event, each series' size), or None if the run
-    no longer exists."""
+    no longer exists.
+
+    Asked once per script run: the parts one rerun redraws (a Run page's charts, its log, its actions)
+    and its watcher draw from that one answer, so they agree with each other and the store is asked once,
+    not once per part. On SQLite every such question after the training wrote re-reads the pages it needs
+    (a write empties a reader's page cache), which made the store's page buffers most of a watching
+    server's allocations. Outside a script run (the version route's threads) it is asked every time.
+    """
+    answers = _this_script_run()
+    if answers is not None and run_id in answers:
+        return answers[run_id]
     try:
-        return get_launcher().store.run_version(run_id)
+        version = get_launcher().store.run_version(run_id)
     except RunNotFoundError:
+        version = None
+    if answers is not None:
+        answers[run_id] = version
+    return version
+
+
+# The attribute of Streamlit's script-run context that holds ``run_version``'s answers for one run.
+_ANSWERS = "_trainer_core_run_versions"
+
+
+def _this_script_run() -> dict[str, Any] | None:
+    """A dict that lives as long as the current script run, or None outside one.
+
+    The context object lives as long as the session; its ``cursors`` dict is made anew at the start of
+    every run (fragment reruns included), so an answer is kept beside the dict it was asked under and is
+    dropped once that dict is no longer the context's.
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    marker = getattr(ctx, "cursors", None)
+    if marker is None:
         return None
+    kept = getattr(ctx, _ANSWERS, None)
+    if kept is None or kept[0] is not marker:
+        kept = (marker, {})
+        setattr(ctx, _ANSWERS, kept)
+    return kept[1]
 
 
 def runs_version() -> list[tuple]:

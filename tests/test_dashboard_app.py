@@ -354,6 +354,41 @@ def test_live_run_page_progress_eta_and_unchanged_charts(own_runs, runs_home):
     assert {m.label: m.value for m in at.metric}["ETA"] == "estimating…"
 
 
+def test_a_run_page_asks_the_store_for_its_run_version_once_per_script_run(own_runs, runs_home, monkeypatch):
+    # Every part of a Run page (the watcher, the status line, each chart, the log, the actions) draws from
+    # the run's version; one script run asks the store once and the parts share the answer, so that they
+    # agree and a watching server does not re-read the store's pages once per part.
+    import streamlit as st
+
+    from dashboard import live_data
+
+    asked: list[str] = []
+    real = MetricsStore.run_version
+
+    def counted(self, run_id):
+        asked.append(run_id)
+        return real(self, run_id)
+
+    monkeypatch.setattr(MetricsStore, "run_version", counted)
+    running = own_runs[RUNNING]
+    at = open_page("views/run.py", run=running)
+    assert asked.count(running) == 1, asked
+    assert len(at.session_state["run._figures"]) == 3  # the parts were drawn from that answer
+    # The next script run asks again, and sees what was logged meanwhile.
+    store = MetricsStore(f"sqlite:///{runs_home / 'metrics.db'}")
+    store.log_points([(running, "loss", 151, 1.51, 0.25, time.time())])
+    st.cache_data.clear()
+    asked.clear()
+    at.run()
+    assert asked.count(running) == 1, asked
+    assert {m.label: m.value for m in at.metric}["Train loss"] == "0.2500"
+    # Outside a script run (the version route's threads) nothing is kept: every call asks.
+    asked.clear()
+    for _ in range(3):
+        assert live_data.run_version(running)["series"]["loss"][1] == 151
+    assert len(asked) == 3
+
+
 # Opens the watching pages in a fresh process and prints which heavy training libraries got imported.
 WATCHING_PAGES = """
 import json, sys

@@ -136,6 +136,25 @@ def test_a_forked_child_opens_its_own_connection(store):
     assert store.get_run(run_id)["note"] == "from the child"
 
 
+def test_every_sqlite_connection_keeps_a_small_page_cache(tmp_path):
+    # The first connection, one a new thread opens and one a forked child opens all take the store's
+    # setting (tracking/schema.py: a watching dashboard's readers re-read their pages after every commit of
+    # the training, so a big cache only meant more allocations).
+    from trainer_core.tracking.schema import PAGE_CACHE_KIB
+
+    store = MetricsStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+    ask = "PRAGMA cache_size"
+    assert store._conn().execute(ask).fetchone()[0] == -PAGE_CACHE_KIB
+    assert in_thread(lambda: store._conn().execute(ask).fetchone()[0]) == -PAGE_CACHE_KIB
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(store._conn().execute(ask).fetchone()[0]))
+    child.start()
+    assert queue.get(timeout=60) == -PAGE_CACHE_KIB
+    child.join(timeout=60)
+    store.close()
+
+
 # --------------------------------------------------------------------------------------------------
 # every read answers the same on both dialects (the live Run page's change check once spoke SQLite only)
 # --------------------------------------------------------------------------------------------------

@@ -171,6 +171,15 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 # always runs the full check.
 QUICK_CHECK_MAX_BYTES = 32 << 20
 
+# Each connection's page cache (SQLite's default: 2 MiB). In WAL mode a reader's cache is emptied at the
+# start of every read after another connection committed, so while a run trains, a watching dashboard's
+# connections re-read the pages they need at every refresh however big the cache is; what a bigger cache
+# changes is how many of those pages are separate allocations (SQLite keeps the first ~20 in one block and
+# mallocs each page past them). Measured on a 90k-point run with a writer committing every 20 ms, one
+# refresh's questions made 1,545 allocations with 2 MiB and 1,094 with 256 KiB (-30 %), and the store's
+# figures (Compare 20 x 100k, the 1M-point Run page, on_log) did not move beyond their run-to-run spread.
+PAGE_CACHE_KIB = 256
+
 _ENV_HINT = "point TRAINER_CORE_DB (or --db) at a file in a writable folder"
 
 
@@ -199,6 +208,7 @@ def connect(path: str, busy_timeout_s: float, auto_checkpoint: bool = True) -> s
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can drop the last
         # commits, and a metrics store can afford that for 2-3x faster commits.
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         if not auto_checkpoint:
             conn.execute("PRAGMA wal_autocheckpoint=0")
     except BaseException:
