@@ -121,7 +121,9 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool | None:
     the server's growth sat in its thread arenas, a few MB each, while the Python heap stayed flat.
     Fewer arenas let freed space be reused by the next refresh. A server thread rarely allocates
     concurrently with another (the GIL), so the contention the extra arenas avoid hardly exists here.
-    Set from the process itself, as ``MALLOC_ARENA_MAX`` would be; arenas made before the call stay.
+    Set from the process itself, as ``MALLOC_ARENA_MAX`` would be; arenas made before the call stay, and
+    glibc reads the setting only until it has made more than eight: call it before the server's threads
+    start (``dashboard/serve.py`` does; Streamlit has made three by then, so a server keeps four).
 
     Returns:
         None where the C library is not glibc.

@@ -5,15 +5,21 @@ beside Streamlit's: the version check that live pages poll instead of rerunning 
 ``streamlit run dashboard/app.py`` still serves the same pages without that route: their live parts then
 refresh on their Streamlit timers, as ``AppTest`` runs them.
 
-Only ``live_poll`` is imported here: this module is imported before Streamlit's runtime starts, and a
-module that declares ``st.cache_data`` functions would be bound to a throwaway cache store at import.
+Only ``live_poll`` and ``memory`` are imported here: this module is imported before Streamlit's runtime
+starts, and a module that declares ``st.cache_data`` functions would be bound to a throwaway cache store at
+import.
 """
 
 import logging
 
 import streamlit as st
 
-from dashboard import live_poll
+from dashboard import live_poll, memory
+
+# Before Streamlit's server starts its threads: glibc fixes its arena limit the first time it needs one
+# past its eighth, so the same call in app.py's first run came after the page's first requests had made
+# sixteen and changed nothing (gdb on a soak's server: 16 arenas, arena_max 2).
+memory.limit_malloc_arenas()
 
 # Streamlit polls its config files for changes every 0.2 s, each one that does not exist hashed again at
 # every poll: 2.1-2.2 CPU-s per minute of an idle server with no page open (py-spy: half of its busy

@@ -45,6 +45,29 @@ MAX_SHOT_HEIGHT = 6000
 # --------------------------------------------------------------------------------------------------
 
 
+def malloc_arenas(pid: int) -> int:
+    """The glibc arenas a process has made besides its main one, read from ``/proc/<pid>/maps``.
+
+    Each such arena lives in heaps that glibc reserves 64 MiB at a time, aligned to 64 MiB: a
+    readable-writable part and, unless full, an inaccessible rest, with no file behind either. gdb's
+    ``p narenas`` on a dashboard server agreed with this count (16 arenas, 15 of them found here).
+    """
+    maps = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        maps.append((lo, hi, fields[1], len(fields) > 5))
+    count = 0
+    for i, (lo, hi, perms, named) in enumerate(maps):
+        if named or perms != "rw-p" or lo % (64 << 20):
+            continue
+        rest = maps[i + 1] if i + 1 < len(maps) else None
+        if rest is not None and rest[0] == hi and rest[2] == "---p" and not rest[3]:
+            hi = rest[1]
+        count += hi - lo == 64 << 20
+    return count
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

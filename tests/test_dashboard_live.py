@@ -156,7 +156,7 @@ def test_a_quiet_run_page_runs_no_script_and_redraws_only_what_changed(tmp_path)
     from playwright.sync_api import sync_playwright
 
     from bench.watched import open_browser
-    from tests.e2e_helpers import VIEWPORT, DashboardServer, chart
+    from tests.e2e_helpers import VIEWPORT, DashboardServer, chart, malloc_arenas
 
     home = tmp_path / "runs"
     with SyntheticRun(home) as run, sync_playwright() as pw:
@@ -232,6 +232,9 @@ def test_a_quiet_run_page_runs_no_script_and_redraws_only_what_changed(tmp_path)
             idle = summarize(frames.since(t4))
             assert idle["refreshes"] == 0 and idle["bytes"] == 0, idle
             browser.close()
+            # Hundreds of threads (script runs, the route's pool) came and went: they shared the few
+            # arenas made before serve.py set the limit (16 when app.py set it after the first requests).
+            assert malloc_arenas(server.proc.pid) <= 4
         finally:
             server.stop()
 
