@@ -118,7 +118,7 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     # The browser as the end-to-end test drives it: one set of Chromium flags for both.
-    from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+    from tests.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, malloc_arenas
     from trainer_core import Launcher
 
     if not CHROMIUM.is_file():
@@ -153,6 +153,8 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
                     {
                         "t_s": round(elapsed, 1),
                         "server_rss_mb": _rss_mb(server.pid),
+                        # glibc's arenas besides the main one (dashboard/memory.py keeps them few)
+                        "malloc_arenas": malloc_arenas(server.pid),
                         "run_step": run.get("step"),
                         "run_status": run["status"],
                         "points": launcher.store.count_points(run_id),
@@ -161,6 +163,7 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
                 )
                 log(
                     f"  t={elapsed:6.0f} s  server RSS {samples[-1]['server_rss_mb']:.1f} MB  "
+                    f"arenas 1+{samples[-1]['malloc_arenas']}  "
                     f"run step {run.get('step')}  page: {samples[-1]['page_progress']}"
                 )
                 if elapsed >= minutes * 60:
@@ -194,6 +197,7 @@ def measure(quick: bool = False, minutes: float = 30.0) -> dict[str, Any]:
         "goal_mb": GOAL_MB,
         "met": last - first < GOAL_MB,
         "server_children_rss_mb": children_rss / 2**20,
+        "server_malloc_arenas": 1 + samples[-1]["malloc_arenas"],
         "live_run": LIVE_RUN,
         "samples": samples,
     }
