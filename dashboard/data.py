@@ -155,6 +155,22 @@ _newest: dict[tuple, tuple] = {}  # (reader, runs folder, run id, other args) ->
 _newest_lock = threading.Lock()
 
 
+def newest_only(reader, slot: tuple, args: tuple) -> Any:
+    """``reader(*args)``, first dropping the entry ``reader`` last computed for ``slot`` with other args.
+
+    For the readers whose key moves while a run is live (its version, a series' mark) and whose older
+    keys nobody reads again: each keeps one entry per slot (run, series, line count ...), not one per
+    refresh until its ``max_entries``.
+    """
+    key = (id(reader), *slot)
+    with _newest_lock:
+        old = _newest.get(key)
+        _newest[key] = args
+    if old is not None and old != args:
+        reader.clear(*old)
+    return reader(*args)
+
+
 def _newest_only(reader, loc, version: tuple, *rest: Any) -> Any:
     """``reader(loc, version, *rest)``, dropping the entry the same run had under its previous version.
 
@@ -162,14 +178,7 @@ def _newest_only(reader, loc, version: tuple, *rest: Any) -> Any:
     each reader's cache filled to its bound with copies of the same log tail, events or curve (+20 MB of
     a live page's server in 26 minutes of the soak before, most of it these entries).
     """
-    args = (loc, version, *rest)
-    slot = (id(reader), loc, version[0], rest)
-    with _newest_lock:
-        old = _newest.get(slot)
-        _newest[slot] = args
-    if old is not None and old != args:
-        reader.clear(*old)
-    return reader(*args)
+    return newest_only(reader, (loc, version[0], rest), (loc, version, *rest))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dashboard.data import MAX_POINTS, get_launcher, location
+from dashboard.data import MAX_POINTS, get_launcher, location, newest_only
 from trainer_core import RunNotFoundError
 
 # Columns of a run's row that run_version reads fresh on every refresh.
@@ -128,12 +128,13 @@ def run(run_id: str, version: dict[str, Any]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-# Only the newest mark of a series is ever read again, and each entry holds up to MAX_POINTS rows: a
-# few per chart and session is enough. 2048 entries let a live page's server grow by ~40 MB in 10 min
-# (soak, a run logging every 5 steps) as every new point added one more copy of the curve. At 128, a
-# tracemalloc diff over 11.5 min of a live page (a point every 5 s) still found these readers' entries
-# filling toward their bounds: +1.1 MB of the Python heap's +1.3 MB. Streamlit also keeps one lock per
-# cache key ever computed, never dropped on eviction (``Cache._value_locks``, 1.67): ~250 B per new mark.
+# Only the newest mark of a series is ever read again, and each entry holds up to MAX_POINTS rows
+# (32.7 KB pickled at 1,000): each reader keeps the newest entry per run and series (``newest_only``), and
+# ``max_entries`` only bounds how many runs and series are kept. Left to fill, 2048 entries let a live
+# page's server grow by ~40 MB in 10 min (soak, a run logging every 5 steps) as every new point added one
+# more copy of the curve; at 64 they still filled within the soak's first minutes (64 x 32.7 KB, ~2 MB of
+# blocks held between the refreshes' short-lived ones). Streamlit also keeps one lock per cache key ever computed, never dropped
+# on eviction (``Cache._value_locks``, 1.67; dashboard/memory.py prunes them): ~250 B per new mark.
 @st.cache_data(show_spinner=False, max_entries=64)
 def _series(loc, run_id: str, key: str, mark: tuple, max_points: int) -> pd.DataFrame:
     return get_launcher().store.get_series(run_id, key, max_points=max_points)
@@ -141,7 +142,8 @@ def _series(loc, run_id: str, key: str, mark: tuple, max_points: int) -> pd.Data
 
 def series(run_id: str, key: str, mark: tuple, max_points: int = MAX_POINTS) -> pd.DataFrame:
     """One metric of a run as of ``mark`` (downsampled to about ``max_points``)."""
-    return _series(location(), run_id, key, mark, max_points)
+    loc = location()
+    return newest_only(_series, (loc, run_id, key, max_points), (loc, run_id, key, mark, max_points))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)  # as _series: only the newest mark is read again
@@ -151,7 +153,8 @@ def _best(loc, run_id: str, keys: tuple[str, ...], mark: tuple) -> dict[str, Any
 
 def best(run_id: str, keys: tuple[str, ...], mark: tuple) -> dict[str, Any]:
     """Best point of each of ``keys`` as of ``mark``: key -> {value, step, epoch}."""
-    return _best(location(), run_id, tuple(keys), mark)
+    loc, keys = location(), tuple(keys)
+    return newest_only(_best, (loc, run_id, keys), (loc, run_id, keys, mark))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -161,4 +164,5 @@ def _last(loc, run_id: str, key: str, mark: tuple) -> dict[str, Any] | None:
 
 def last(run_id: str, key: str, mark: tuple) -> dict[str, Any] | None:
     """The latest point of one series as of ``mark`` ({value, step, epoch}), or None."""
-    return _last(location(), run_id, key, mark)
+    loc = location()
+    return newest_only(_last, (loc, run_id, key), (loc, run_id, key, mark))

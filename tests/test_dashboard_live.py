@@ -352,6 +352,34 @@ def test_a_live_runs_older_versions_leave_its_readers_caches():
     assert data._newest_only(tail_of, loc, done, 10) == data._newest_only(tail_of, loc, done, 10)
 
 
+def test_a_live_pages_readers_keep_the_newest_mark_of_each_series(tmp_path, monkeypatch):
+    """A live chart reads its series under a mark that moves with every new point; the readers keep the
+    newest entry per run and series, not one per point until ``max_entries``."""
+    import streamlit as st
+
+    from dashboard import live_data
+
+    home = tmp_path / "runs"
+    monkeypatch.setenv("TRAINER_CORE_HOME", str(home))
+    monkeypatch.delenv("TRAINER_CORE_DB", raising=False)
+    home.mkdir()
+    store = MetricsStore(f"sqlite:///{home / 'metrics.db'}")
+    runs = [store.create_run(name, {}) for name in ("a", "b")]
+    st.cache_data.clear()
+    for step in range(1, 41):  # two live runs, two series each, a new point per refresh
+        for run_id in runs:
+            store.log_points([(run_id, k, step, None, 1 / step, 0.0) for k in ("loss", "eval_f1")])
+            for key in ("loss", "eval_f1"):
+                mark = (step,)
+                assert live_data.series(run_id, key, mark)["step"].iloc[-1] == step
+                assert live_data.last(run_id, key, mark)["step"] == step
+            assert live_data.best(run_id, ("eval_f1",), (step,))["eval_f1"]["step"] == 1
+    assert len(_data_cache("live_data._series").storage._mem_cache) == 4  # 2 runs x 2 series, not 64
+    assert len(_data_cache("live_data._last").storage._mem_cache) == 4
+    assert len(_data_cache("live_data._best").storage._mem_cache) == 2
+    store.close()
+
+
 # A process that frees most of what it allocated, in small blocks between blocks it keeps (what a live
 # page's refreshes leave behind): glibc holds the freed pages until asked, so its resident size stays up.
 FRAGMENTED = """
