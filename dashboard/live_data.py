@@ -33,8 +33,8 @@ def run_version(run_id: str) -> dict[str, Any] | None:
     Asked once per script run: the parts one rerun redraws (a Run page's charts, its log, its actions)
     and its watcher draw from that one answer, so they agree with each other and the store is asked once,
     not once per part. On SQLite every such question after the training wrote re-reads the pages it needs
-    (a write empties a reader's page cache), which made the store's page buffers most of a watching
-    server's allocations. Outside a script run (the version route's threads) it is asked every time.
+    (a write empties a reader's page cache), and SQLite made most of a watching server's allocations
+    (BENCHMARKS 6f). Outside a script run (the version route's threads) it is asked every time.
     """
     answers = _this_script_run()
     if answers is not None and run_id in answers:
@@ -133,8 +133,8 @@ def run(run_id: str, version: dict[str, Any]) -> dict[str, Any] | None:
 # ``max_entries`` only bounds how many runs and series are kept. Left to fill, 2048 entries let a live
 # page's server grow by ~40 MB in 10 min (soak, a run logging every 5 steps) as every new point added one
 # more copy of the curve; at 64 they still filled within the soak's first minutes (64 x 32.7 KB, ~2 MB of
-# blocks held between the refreshes' short-lived ones). Streamlit also keeps one lock per cache key ever computed, never dropped
-# on eviction (``Cache._value_locks``, 1.67; dashboard/memory.py prunes them): ~250 B per new mark.
+# blocks held between the refreshes' short-lived ones). Streamlit also keeps one lock per cache key ever
+# computed, never dropped on eviction (``Cache._value_locks``, 1.67; dashboard/memory.py prunes them).
 @st.cache_data(show_spinner=False, max_entries=64)
 def _series(loc, run_id: str, key: str, mark: tuple, max_points: int) -> pd.DataFrame:
     return get_launcher().store.get_series(run_id, key, max_points=max_points)
