@@ -27,6 +27,9 @@ def store(store_url):
     s.close()
 
 
+COUNTER = "test-connection-count"  # the application name of open_connections' own session
+
+
 def open_connections(store: MetricsStore) -> int:
     """Connections open on the store right now, counted where they live: this process's handles on the
     SQLite file, or the server's sessions on the database (other than the one counting)."""
@@ -48,9 +51,6 @@ def open_connections(store: MetricsStore) -> int:
             " AND backend_type = 'client backend' AND application_name <> %s",
             (COUNTER,),
         ).fetchone()[0]
-
-
-COUNTER = "test-connection-count"
 
 
 def in_thread(fn, *args):
@@ -152,12 +152,15 @@ def test_every_sqlite_connection_keeps_a_small_page_cache(tmp_path):
     from trainer_core.tracking.schema import PAGE_CACHE_KIB
 
     store = MetricsStore(f"sqlite:///{tmp_path / 'metrics.db'}")
-    ask = "PRAGMA cache_size"
-    assert store._conn().execute(ask).fetchone()[0] == -PAGE_CACHE_KIB
-    assert in_thread(lambda: store._conn().execute(ask).fetchone()[0]) == -PAGE_CACHE_KIB
+
+    def page_cache() -> int:
+        return store._conn().execute("PRAGMA cache_size").fetchone()[0]
+
+    assert page_cache() == -PAGE_CACHE_KIB
+    assert in_thread(page_cache) == -PAGE_CACHE_KIB
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=lambda: queue.put(store._conn().execute(ask).fetchone()[0]))
+    child = ctx.Process(target=lambda: queue.put(page_cache()))
     child.start()
     assert queue.get(timeout=60) == -PAGE_CACHE_KIB
     child.join(timeout=60)
